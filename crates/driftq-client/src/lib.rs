@@ -1,0 +1,1 @@
+//! driftq-client (under construction)

@@ -1,0 +1,1 @@
+//! driftq-local (under construction)

@@ -1,0 +1,1 @@
+//! sidefx-api (under construction)

@@ -1,0 +1,1 @@
+//! sidefx-core (under construction)

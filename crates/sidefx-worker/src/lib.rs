@@ -1,0 +1,1 @@
+//! sidefx-worker (under construction)
