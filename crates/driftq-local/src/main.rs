@@ -1,0 +1,22 @@
+//! The `driftq-local` daemon: parse flags, start logging, serve until
+//! SIGINT/SIGTERM. Start-up failures (unwritable or corrupt WAL, busy port)
+//! exit with status 1.
+
+use clap::Parser;
+use driftq_local::{BrokerConfig, shutdown_signal, spawn, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = BrokerConfig::parse();
+    telemetry::init(&config.log_level, config.log_format)?;
+    let broker = match spawn(config).await {
+        Ok(broker) => broker,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return Err(e.into());
+        }
+    };
+    shutdown_signal().await;
+    broker.shutdown().await;
+    Ok(())
+}
