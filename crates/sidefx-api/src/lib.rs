@@ -1,1 +1,163 @@
-//! sidefx-api (under construction)
+//! The HTTP API of sidefx: create runs (`POST /runs`, idempotent with `Idempotency-Key`),
+//! follow them (`GET /runs/{id}`, SSE at `/runs/{id}/events`), check health, and inspect the
+//! side effects, tickets and dead letters (`/debug/*`). OpenAPI at `/openapi.json`, Swagger UI
+//! at `/docs`.
+//!
+//! [`app`] builds the router (tests drive it with `tower::ServiceExt::oneshot`); [`serve`]
+//! runs it until a shutdown future completes.
+
+pub mod config;
+pub mod cors;
+pub mod error;
+mod event_stream;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+mod run_messages;
+pub mod run_request;
+pub mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::ApiConfig;
+pub use cors::AllowedOrigins;
+pub use error::{ApiError, ErrorBody};
+pub use state::{ApiStartError, AppState};
+
+use routes::{debug, events, health, runs};
+
+/// Largest request body accepted (a run request is a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The router with every route, the JSON fallbacks and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let middleware = ServiceBuilder::new()
+        // Outermost first: every request gets an id, the span and the response carry it.
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // The error itself is logged once, by `ApiError::into_response`.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(state.allowed_origins.layer());
+    Router::new()
+        .route("/runs", post(runs::create_run))
+        .route("/runs/{run_id}", get(runs::get_run))
+        .route("/runs/{run_id}/events", get(events::stream_run_events))
+        .route("/healthz", get(health::healthz))
+        .route("/debug/side-effects", get(debug::side_effects))
+        .route("/debug/artifacts", get(debug::artifacts))
+        .route("/debug/dlq", get(debug::dlq))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .fallback(routes::route_not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware)
+        .with_state(state)
+}
+
+/// One span per request, carrying the id set by `SetRequestIdLayer`.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+    )
+}
+
+/// A handler panic is a bug; the client still gets the JSON error shape, not a torn
+/// connection (the panic message goes to the log through the error's `Display`).
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature CatchPanicLayer::custom expects"
+)]
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".to_owned());
+    ApiError::Internal(format!("handler panicked: {detail}")).into_response()
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, ends open
+/// SSE streams and waits for in-flight requests to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let signal_state = state.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown started; ending event streams");
+        signal_state.begin_shutdown();
+    };
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` and process managers send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_generic_500() {
+        let response = panic_response(Box::new("secret detail"));
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! `sidefx-api`: reads its configuration, starts telemetry, serves the API until SIGTERM or
+//! Ctrl-C. Everything else lives in the library.
+
+use anyhow::Context;
+use clap::Parser;
+use sidefx_api::{ApiConfig, AppState};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ApiConfig::parse();
+    sidefx_core::telemetry::init(&config.telemetry).context("starting telemetry")?;
+    let state = AppState::from_config(&config)
+        .await
+        .context("starting the API")?;
+    let listener = tokio::net::TcpListener::bind(config.api_addr)
+        .await
+        .with_context(|| format!("binding {}", config.api_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, driftq = %config.driftq.driftq_http_url, "sidefx-api listening");
+    sidefx_api::serve(listener, state, sidefx_api::shutdown_signal()).await?;
+    tracing::info!("sidefx-api stopped");
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! The OpenAPI document (served at `/openapi.json`, rendered by Swagger UI at `/docs`). Every
+//! route, body and error response is listed here through the handlers' `#[utoipa::path]`.
+
+use utoipa::OpenApi;
+
+use crate::error::ErrorBody;
+use crate::routes::{debug, events, health, runs};
+use crate::run_request::{CreateRunBody, RunRequest};
+
+/// The API description.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "sidefx API",
+        description = "Start runs whose side effect happens exactly once, however often the \
+            step is retried or redelivered; watch their events; inspect the side-effect table, \
+            the tickets and the dead letters. Every error is `{\"error\": CODE, \"message\": …}`."
+    ),
+    paths(
+        runs::create_run,
+        runs::get_run,
+        events::stream_run_events,
+        health::healthz,
+        debug::side_effects,
+        debug::artifacts,
+        debug::dlq,
+    ),
+    components(schemas(
+        ErrorBody,
+        CreateRunBody,
+        RunRequest,
+        runs::CreateRunResponse,
+        runs::RunView,
+        health::HealthResponse,
+        health::DriftqHealth,
+        debug::SideEffectView,
+        debug::SideEffectsResponse,
+        debug::ArtifactsResponse,
+        debug::DlqResponse,
+        sidefx_core::Event,
+    )),
+    tags(
+        (name = "runs", description = "Create runs and follow them"),
+        (name = "health", description = "Liveness and broker reachability"),
+        (name = "debug", description = "Read-only views of the store, the tickets and the DLQ"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,162 @@
+//! `POST /runs` (create a run, honouring `Idempotency-Key`) and `GET /runs/{run_id}` (its
+//! durable status).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sidefx_core::{CreateRun, NewRun, RunId, RunRow, RunStatus, events_topic};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, IdempotencyKey, RunIdPath};
+use crate::routes::debug::SideEffectView;
+use crate::run_messages::RunMessages;
+use crate::run_request::{CreateRunBody, RunRequest};
+use crate::state::AppState;
+
+/// Response header set when `POST /runs` answered from an earlier request's run.
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Response of `POST /runs` (the original's shape).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreateRunResponse {
+    /// The run's id.
+    pub run_id: RunId,
+    /// The run's event topic; stream it with `GET /runs/{run_id}/events`.
+    pub events_topic: String,
+}
+
+/// Creates a run: stores it, then publishes `run.created`, the first `run.command` and
+/// `command.enqueued`.
+///
+/// With an `Idempotency-Key`, repeating the request returns the first run (header
+/// `Idempotent-Replayed: true`) and publishes its messages again if it has not started yet
+/// (the broker drops duplicates), so a retry after a failed publish completes the run.
+#[utoipa::path(
+    post, path = "/runs", tag = "runs",
+    request_body = CreateRunBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-255 visible ASCII characters; repeats return the first run")),
+    responses(
+        (status = 200, description = "Run created (or replayed)", body = CreateRunResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
+        (status = 400, description = "Body is not JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid field, header or content type; or an \
+            Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 500, description = "Store failure", body = ErrorBody),
+        (status = 502, description = "Broker refused the message", body = ErrorBody),
+        (status = 503, description = "Broker unavailable or full (see Retry-After)", body = ErrorBody),
+    )
+)]
+pub async fn create_run(
+    State(state): State<AppState>,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
+    ApiJson(body): ApiJson<CreateRunBody>,
+) -> Result<Response, ApiError> {
+    let request = body.validate()?;
+    let new_run = new_run(&request, idempotency_key)?;
+    // The store's UNIQUE(idempotency_key) decides between concurrent requests with one key.
+    let (run, replayed) = match state.store.create_run(new_run).await? {
+        CreateRun::Created(run) => (run, false),
+        CreateRun::Replayed(run) => (run, true),
+        CreateRun::KeyConflict(_) => return Err(ApiError::IdempotencyKeyReused),
+    };
+    // Once a worker has picked the run up, its messages were published; re-publishing a
+    // finished run's first command could only resurrect it after the broker's dedupe window.
+    if !replayed || run.status == RunStatus::Queued {
+        let messages = RunMessages::new(&run.run_id, &request, run.created_ms);
+        messages.publish(&state.publisher).await?;
+    }
+    let body = Json(CreateRunResponse {
+        events_topic: events_topic(&run.run_id),
+        run_id: run.run_id,
+    });
+    Ok(if replayed {
+        ([(IDEMPOTENT_REPLAYED_HEADER, "true")], body).into_response()
+    } else {
+        body.into_response()
+    })
+}
+
+/// The row to insert; the fingerprint is the canonical JSON of the validated request.
+fn new_run(request: &RunRequest, idempotency_key: Option<String>) -> Result<NewRun, ApiError> {
+    let request_json = request.canonical_json()?;
+    Ok(NewRun {
+        run_id: RunId::generate(),
+        business_key: request.business_key.clone(),
+        request_fingerprint: request_json.clone(),
+        request_json,
+        idempotency_key,
+    })
+}
+
+/// Response of `GET /runs/{run_id}`: the durable run record and its side effects.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunView {
+    /// The run's id.
+    pub run_id: RunId,
+    /// `queued`, `running`, `retrying`, `completed` or `dead_lettered`.
+    pub status: RunStatus,
+    /// The highest attempt number a worker reported.
+    pub attempts: u32,
+    /// The run's event topic.
+    pub events_topic: String,
+    /// The `Idempotency-Key` the run was created with, if any.
+    pub idempotency_key: Option<String>,
+    /// Creation time (ms since the epoch).
+    pub created_ms: i64,
+    /// Last status change (ms since the epoch).
+    pub updated_ms: i64,
+    /// The validated request, defaults applied.
+    pub request: RunRequest,
+    /// The run's side-effect rows (at most one per step).
+    pub effects: Vec<SideEffectView>,
+}
+
+/// The durable status of a run; works for runs created before an API restart.
+#[utoipa::path(
+    get, path = "/runs/{run_id}", tag = "runs",
+    params(("run_id" = String, Path, description = "Run id from `POST /runs`")),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 404, description = "Unknown or malformed run id", body = ErrorBody),
+        (status = 500, description = "Store failure", body = ErrorBody),
+    )
+)]
+pub async fn get_run(
+    State(state): State<AppState>,
+    RunIdPath(run_id): RunIdPath,
+) -> Result<Json<RunView>, ApiError> {
+    let run = state
+        .store
+        .get_run(&run_id)
+        .await?
+        .ok_or(ApiError::RunNotFound)?;
+    let effects = state.store.effects_for_run(&run_id).await?;
+    let view = RunView::new(run, effects.into_iter().map(SideEffectView::from).collect())?;
+    Ok(Json(view))
+}
+
+impl RunView {
+    fn new(run: RunRow, effects: Vec<SideEffectView>) -> Result<Self, ApiError> {
+        let request: RunRequest = serde_json::from_str(&run.request_json).map_err(|err| {
+            ApiError::Internal(format!(
+                "stored request of run {} is unreadable: {err}",
+                run.run_id
+            ))
+        })?;
+        Ok(RunView {
+            events_topic: events_topic(&run.run_id),
+            run_id: run.run_id,
+            status: run.status,
+            attempts: run.attempts,
+            idempotency_key: run.idempotency_key,
+            created_ms: run.created_ms,
+            updated_ms: run.updated_ms,
+            request,
+            effects,
+        })
+    }
+}

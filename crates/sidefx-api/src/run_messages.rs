@@ -1,0 +1,125 @@
+//! The three messages that start a run — `run.created`, the first `run.command`,
+//! `command.enqueued` — and the order in which they are published.
+//!
+//! They are built from the stored run (its id, request and creation time), so publishing them
+//! again is harmless: every message carries its idempotency key and the broker drops
+//! duplicates. That is what lets an `Idempotency-Key` replay finish a run whose first
+//! publish was cut short by a crash or a broker outage.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sidefx_core::{
+    COMMANDS_TOPIC, DLQ_TOPIC, Event, PublishError, Publisher, RunCommand, RunId, events_topic,
+};
+
+use crate::run_request::RunRequest;
+
+/// The broker's 400 text when another request is producing the same idempotency key right now
+/// (PROTOCOL §2.5.3 step 4). Two concurrent replays of one `Idempotency-Key` both publish.
+const KEY_IN_FLIGHT: &str = "key already in-flight";
+/// How often a produce that met [`KEY_IN_FLIGHT`] is tried again before giving up.
+const IN_FLIGHT_RETRIES: u32 = 6;
+/// First wait after [`KEY_IN_FLIGHT`]; doubled per try (20 ms … 640 ms, ~1.3 s in total).
+const IN_FLIGHT_FIRST_DELAY: Duration = Duration::from_millis(20);
+
+/// The messages that start one run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunMessages {
+    created: Event,
+    command: RunCommand,
+    enqueued: Event,
+}
+
+impl RunMessages {
+    /// The messages of run `run_id`; `created_ms` (the stored creation time) is every `ts`,
+    /// so a replay builds byte-identical messages.
+    pub(crate) fn new(run_id: &RunId, request: &RunRequest, created_ms: i64) -> Self {
+        RunMessages {
+            created: Event::RunCreated {
+                ts: created_ms,
+                run_id: run_id.clone(),
+                business_key: request.business_key.clone(),
+                amount: request.amount,
+            },
+            command: request.first_command(run_id, created_ms),
+            enqueued: Event::CommandEnqueued {
+                ts: created_ms,
+                run_id: run_id.clone(),
+                attempt: 0,
+            },
+        }
+    }
+
+    /// Publishes in the original's order: the run's events topic first receives
+    /// `run.created`, then the worker gets the command, then `command.enqueued` follows. A
+    /// failure stops the sequence; the caller reports it, and a retry with the same
+    /// `Idempotency-Key` publishes again from the start.
+    pub(crate) async fn publish(&self, publisher: &Publisher) -> Result<(), PublishError> {
+        // Like the original, make sure every topic of the flow exists before the first
+        // message, so a worker that starts later finds the DLQ topic too.
+        let events = events_topic(&self.command.run_id);
+        for topic in [COMMANDS_TOPIC, DLQ_TOPIC, events.as_str()] {
+            publisher.ensure_topic(topic).await?;
+        }
+        retry_while_key_in_flight(|| publisher.event(&self.created)).await?;
+        retry_while_key_in_flight(|| publisher.command(&self.command)).await?;
+        retry_while_key_in_flight(|| publisher.event(&self.enqueued)).await
+    }
+}
+
+/// Runs `produce` again while the broker says another request holds the same idempotency
+/// key. Once that request finishes, the broker answers "produced" (deduplicated) or, if the
+/// other request failed, stores our copy; either way the message is on the topic.
+async fn retry_while_key_in_flight<F, Fut>(mut produce: F) -> Result<(), PublishError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), PublishError>>,
+{
+    let mut delay = IN_FLIGHT_FIRST_DELAY;
+    for _ in 0..IN_FLIGHT_RETRIES {
+        match produce().await {
+            Err(err) if is_key_in_flight(&err) => {
+                tracing::debug!(error = %err, ?delay, "idempotency key in flight elsewhere; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    produce().await
+}
+
+/// True for the broker's "another request is producing this key" refusal.
+fn is_key_in_flight(err: &PublishError) -> bool {
+    matches!(
+        err.driftq_error(),
+        Some(driftq_client::Error::InvalidArgument { message }) if message.contains(KEY_IN_FLIGHT)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::decode_json;
+    use crate::run_request::CreateRunBody;
+
+    #[test]
+    fn messages_carry_the_originals_idempotency_keys() {
+        let run_id = RunId::parse("r1").unwrap();
+        let body: CreateRunBody = decode_json(br#"{"business_key":"order-1"}"#).unwrap();
+        let messages = RunMessages::new(&run_id, &body.validate().unwrap(), 42);
+        assert_eq!(messages.created.idempotency_key(), "evt:r1:created");
+        assert_eq!(
+            messages.command.idempotency_key(),
+            "cmd:r1:charge_card:order-1:a0"
+        );
+        assert_eq!(messages.enqueued.idempotency_key(), "evt:r1:enq:a0");
+        assert_eq!(messages, RunMessages::new(&run_id, &body_again(), 42));
+    }
+
+    fn body_again() -> RunRequest {
+        let body: CreateRunBody = decode_json(br#"{"business_key":"order-1"}"#).unwrap();
+        body.validate().unwrap()
+    }
+}

@@ -1,0 +1,215 @@
+//! The body of `POST /runs`: what arrives on the wire ([`CreateRunBody`], every field
+//! optional so that each problem can be reported by name) and what the API works with after
+//! validation ([`RunRequest`], whose canonical JSON is stored and fingerprinted).
+
+use serde::{Deserialize, Serialize};
+use sidefx_core::{BusinessKey, FailMode, RunCommand, RunId, StepId, events_topic};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// The original starter's default amount.
+const DEFAULT_AMOUNT: f64 = 49.99;
+/// The original starter's default attempt budget.
+const DEFAULT_MAX_ATTEMPTS: i64 = 5;
+/// Attempts a run may be given; more only delays the dead letter.
+const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<i64> = 1..=20;
+/// Injected failures a run may ask for; anything above `max_attempts` just dead-letters.
+const FAIL_BEFORE_EFFECT_RANGE: std::ops::RangeInclusive<i64> = 0..=100;
+
+/// Request body of `POST /runs`, as sent. Unknown fields are ignored, as in the original.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct CreateRunBody {
+    /// Your real-world key (order id, payment intent, ticket id): 1–128 characters of
+    /// `[A-Za-z0-9._:-]`, not starting with `.`. One ticket is written per key.
+    #[schema(required = true, nullable = false, value_type = String, example = "order-42")]
+    pub business_key: Option<String>,
+    /// Amount to charge: finite and not negative.
+    #[schema(value_type = f64, required = false, nullable = false, default = 49.99, minimum = 0.0, example = 49.99)]
+    pub amount: Option<f64>,
+    /// Demo switch: how many attempts fail before the side effect (proves retries are safe).
+    #[schema(value_type = i64, required = false, nullable = false, default = 0, minimum = 0, maximum = 100)]
+    pub fail_before_effect_n: Option<i64>,
+    /// Demo switch: where the worker crashes on purpose (`none` = never).
+    #[schema(value_type = FailMode, required = false, nullable = false, default = "none")]
+    pub fail_mode: Option<FailMode>,
+    /// Attempts before the run is dead-lettered.
+    #[schema(value_type = i64, required = false, nullable = false, default = 5, minimum = 1, maximum = 20)]
+    pub max_attempts: Option<i64>,
+}
+
+/// A validated run request with every default applied. Its JSON is stored with the run and
+/// is the fingerprint that decides whether an `Idempotency-Key` is reused with the same body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunRequest {
+    /// The caller's key.
+    pub business_key: BusinessKey,
+    /// Amount to charge.
+    pub amount: f64,
+    /// Attempts that fail on purpose before the side effect.
+    pub fail_before_effect_n: u32,
+    /// Where the worker crashes on purpose.
+    pub fail_mode: FailMode,
+    /// Attempts before the dead letter.
+    pub max_attempts: u32,
+}
+
+impl CreateRunBody {
+    /// Applies the defaults and checks every field; the error names the first bad field.
+    pub fn validate(self) -> Result<RunRequest, ApiError> {
+        let business_key = match self.business_key {
+            None => return Err(ApiError::invalid("business_key", "is required")),
+            Some(raw) => BusinessKey::parse(&raw)
+                .map_err(|err| ApiError::invalid("business_key", err.rule()))?,
+        };
+        let amount = self.amount.unwrap_or(DEFAULT_AMOUNT);
+        if !amount.is_finite() || amount < 0.0 {
+            return Err(ApiError::invalid("amount", "must be a finite number >= 0"));
+        }
+        Ok(RunRequest {
+            business_key,
+            amount,
+            fail_before_effect_n: in_range(
+                "fail_before_effect_n",
+                self.fail_before_effect_n.unwrap_or(0),
+                FAIL_BEFORE_EFFECT_RANGE,
+            )?,
+            fail_mode: self.fail_mode.unwrap_or_default(),
+            max_attempts: in_range(
+                "max_attempts",
+                self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+                MAX_ATTEMPTS_RANGE,
+            )?,
+        })
+    }
+}
+
+/// `value` as a `u32` if it lies in `range` (whose bounds fit a `u32`).
+fn in_range(
+    field: &'static str,
+    value: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<u32, ApiError> {
+    let message = || format!("must be between {} and {}", range.start(), range.end());
+    if !range.contains(&value) {
+        return Err(ApiError::invalid(field, message()));
+    }
+    u32::try_from(value).map_err(|_| ApiError::invalid(field, message()))
+}
+
+impl RunRequest {
+    /// Canonical JSON: fixed field order, every default filled in, so two bodies that mean the
+    /// same run (`{"business_key":"k"}` and `{"business_key":"k","amount":49.99}`) are equal.
+    pub fn canonical_json(&self) -> Result<String, ApiError> {
+        serde_json::to_string(self)
+            .map_err(|err| ApiError::Internal(format!("encode request: {err}")))
+    }
+
+    /// The first command of the run (attempt 0 of `charge_card`), exactly as the original.
+    pub fn first_command(&self, run_id: &RunId, ts: i64) -> RunCommand {
+        RunCommand {
+            ts,
+            run_id: run_id.clone(),
+            events_topic: events_topic(run_id),
+            step_id: StepId::charge_card(),
+            business_key: self.business_key.clone(),
+            amount: self.amount,
+            attempt: 0,
+            max_attempts: self.max_attempts,
+            fail_before_effect_n: self.fail_before_effect_n,
+            fail_mode: self.fail_mode,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::decode_json;
+
+    fn validate(json: &str) -> Result<RunRequest, ApiError> {
+        decode_json::<CreateRunBody>(json.as_bytes())?.validate()
+    }
+
+    fn field_of(json: &str) -> String {
+        match validate(json) {
+            Err(ApiError::InvalidRequest { field, .. }) => field.into_owned(),
+            other => panic!("expected a 422 for {json}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let request = validate(r#"{"business_key":"order-1"}"#).unwrap();
+        assert_eq!(request.amount, 49.99);
+        assert_eq!(request.fail_before_effect_n, 0);
+        assert_eq!(request.fail_mode, FailMode::None);
+        assert_eq!(request.max_attempts, 5);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases = [
+            (r#"{}"#, "business_key"),
+            (r#"{"business_key":"../etc"}"#, "business_key"),
+            (r#"{"business_key":""}"#, "business_key"),
+            (r#"{"business_key":7}"#, "business_key"),
+            (r#"{"business_key":"k","amount":-1}"#, "amount"),
+            (r#"{"business_key":"k","amount":"1"}"#, "amount"),
+            (r#"{"business_key":"k","max_attempts":0}"#, "max_attempts"),
+            (r#"{"business_key":"k","max_attempts":21}"#, "max_attempts"),
+            (r#"{"business_key":"k","fail_mode":"explode"}"#, "fail_mode"),
+            (
+                r#"{"business_key":"k","fail_before_effect_n":-1}"#,
+                "fail_before_effect_n",
+            ),
+            (
+                r#"{"business_key":"k","fail_before_effect_n":101}"#,
+                "fail_before_effect_n",
+            ),
+        ];
+        for (json, field) in cases {
+            assert_eq!(field_of(json), field, "{json}");
+        }
+    }
+
+    #[test]
+    fn huge_numbers_are_rejected_not_wrapped() {
+        assert_eq!(
+            field_of(r#"{"business_key":"k","max_attempts":4294967297}"#),
+            "max_attempts"
+        );
+        assert!(matches!(
+            validate(r#"{"business_key":"k","amount":1e999}"#),
+            Err(ApiError::InvalidRequest { .. } | ApiError::MalformedJson(_))
+        ));
+    }
+
+    #[test]
+    fn canonical_json_ignores_how_defaults_were_spelled() {
+        let short = validate(r#"{"business_key":"k"}"#).unwrap();
+        let long = validate(
+            r#"{"max_attempts":5,"fail_mode":"none","amount":49.99,"business_key":"k","x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            short.canonical_json().unwrap(),
+            long.canonical_json().unwrap()
+        );
+        let other = validate(r#"{"business_key":"k","amount":1}"#).unwrap();
+        assert_ne!(
+            short.canonical_json().unwrap(),
+            other.canonical_json().unwrap()
+        );
+    }
+
+    #[test]
+    fn first_command_matches_the_original() {
+        let run_id = RunId::parse("r1").unwrap();
+        let request = validate(r#"{"business_key":"k","max_attempts":3}"#).unwrap();
+        let command = request.first_command(&run_id, 7);
+        assert_eq!(command.idempotency_key(), "cmd:r1:charge_card:k:a0");
+        assert_eq!(command.events_topic, "sidefx.events.r1");
+        assert_eq!(command.max_attempts, 3);
+    }
+}

@@ -1,0 +1,95 @@
+//! The shared state of every handler: cheap, clonable handles to the store, the publisher and
+//! the artifact directory, plus this process's broker owner name and its shutdown signal.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use sidefx_core::{Artifacts, Publisher, Store, StoreError};
+use tokio::sync::watch;
+
+use crate::config::ApiConfig;
+use crate::cors::AllowedOrigins;
+
+/// What the handlers share (through axum's `State`). Clones share everything.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) publisher: Publisher,
+    pub(crate) artifacts: Arc<Artifacts>,
+    pub(crate) allowed_origins: AllowedOrigins,
+    /// Owner name of this process's DriftQ consumers (SSE streams); unique per process so
+    /// acks of one API instance can never be mistaken for another's.
+    pub(crate) owner: Arc<str>,
+    /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStartError {
+    /// The SQLite store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    /// `DRIFTQ_HTTP_URL` is not a usable URL.
+    #[error("DriftQ client: {0}")]
+    Driftq(#[from] driftq_client::Error),
+}
+
+impl AppState {
+    /// Opens the store and builds the broker client. Does not contact the broker: the API
+    /// starts while DriftQ is down and `/healthz` says so.
+    pub async fn from_config(config: &ApiConfig) -> Result<AppState, ApiStartError> {
+        let store = Store::open(&config.store.db_path).await?;
+        let client = driftq_client::Client::new(&config.driftq.driftq_http_url)?;
+        Ok(AppState::new(
+            store,
+            Publisher::new(client),
+            Artifacts::new(config.store.artifacts_dir.clone()),
+            config.allow_origins.clone(),
+        ))
+    }
+
+    /// State from ready-made parts (what `from_config` does after opening them).
+    pub fn new(
+        store: Store,
+        publisher: Publisher,
+        artifacts: Artifacts,
+        allowed_origins: AllowedOrigins,
+    ) -> AppState {
+        let owner = format!("sidefx-api-{}", uuid::Uuid::new_v4().simple());
+        AppState {
+            store,
+            publisher,
+            artifacts: Arc::new(artifacts),
+            allowed_origins,
+            owner: owner.into(),
+            shutdown: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Marks the start of graceful shutdown: every open SSE stream ends.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Completes once graceful shutdown has started.
+    pub(crate) fn shutdown_started(&self) -> impl Future<Output = ()> + Send + use<> {
+        let mut started = self.shutdown.subscribe();
+        async move {
+            // An error means the sender is gone, i.e. the state itself is being dropped:
+            // that is a shutdown too.
+            let _ = started.wait_for(|started| *started).await;
+        }
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.path())
+            .field("owner", &self.owner)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
