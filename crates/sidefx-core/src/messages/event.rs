@@ -1,0 +1,263 @@
+//! Run events: what happened to a run, published to `sidefx.events.<run_id>` and streamed to
+//! clients over SSE. Names, fields and idempotency keys are the original starter's.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ids::{BusinessKey, EffectId, RunId, StepId};
+
+/// Every event of a run, tagged by `type`. `ts` is ms since the epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// The API accepted the run.
+    #[serde(rename = "run.created")]
+    RunCreated {
+        ts: i64,
+        run_id: RunId,
+        business_key: BusinessKey,
+        amount: f64,
+    },
+    /// The API put attempt `attempt` on the commands topic.
+    #[serde(rename = "command.enqueued")]
+    CommandEnqueued {
+        ts: i64,
+        run_id: RunId,
+        attempt: u32,
+    },
+    /// A worker started an attempt.
+    #[serde(rename = "step.started")]
+    StepStarted {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        attempt: u32,
+    },
+    /// An attempt failed before the side effect (safe to retry).
+    #[serde(rename = "step.failed")]
+    StepFailed {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        attempt: u32,
+        reason: String,
+    },
+    /// The side effect was not performed again; `reason` says why.
+    #[serde(rename = "side_effect.skipped")]
+    SideEffectSkipped {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        business_key: BusinessKey,
+        effect_id: EffectId,
+        reason: SkipReason,
+    },
+    /// An in-progress claim was finished because the ticket proves the effect happened.
+    #[serde(rename = "side_effect.healed")]
+    SideEffectHealed {
+        ts: i64,
+        run_id: RunId,
+        effect_id: EffectId,
+    },
+    /// An expired claim of a crashed worker was taken over (added by this port).
+    #[serde(rename = "side_effect.taken_over")]
+    SideEffectTakenOver {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        effect_id: EffectId,
+        previous_owner: String,
+    },
+    /// The claim is held; the side effect is being performed.
+    #[serde(rename = "side_effect.executing")]
+    SideEffectExecuting {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        business_key: BusinessKey,
+        effect_id: EffectId,
+        amount: f64,
+    },
+    /// The side effect happened and was recorded.
+    #[serde(rename = "side_effect.done")]
+    SideEffectDone {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        business_key: BusinessKey,
+        effect_id: EffectId,
+        artifact_path: String,
+    },
+    /// Demo: the worker is about to crash on purpose. `step_id` was added by this port (the
+    /// idempotency key needs it); JSON without it means the original's only step.
+    #[serde(rename = "chaos.crash_now")]
+    ChaosCrashNow {
+        ts: i64,
+        run_id: RunId,
+        #[serde(default = "StepId::charge_card")]
+        step_id: StepId,
+        note: String,
+    },
+    /// An attempt finished.
+    #[serde(rename = "step.completed")]
+    StepCompleted {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        attempt: u32,
+    },
+    /// The run finished.
+    #[serde(rename = "run.completed")]
+    RunCompleted { ts: i64, run_id: RunId },
+    /// An attempt failed; the worker decides between retry and dead letter.
+    #[serde(rename = "retry.considered")]
+    RetryConsidered {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        attempt: u32,
+        next_attempt: u32,
+        max_attempts: u32,
+        error: String,
+        backoff_s: f64,
+    },
+    /// Attempt `attempt` (the next one) was scheduled.
+    #[serde(rename = "retry.scheduled")]
+    RetryScheduled {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        attempt: u32,
+    },
+    /// The run exhausted its attempts and went to the dead-letter topic.
+    #[serde(rename = "run.dlq")]
+    RunDlq {
+        ts: i64,
+        run_id: RunId,
+        step_id: StepId,
+        error: String,
+    },
+}
+
+/// Why `side_effect.skipped` skipped the effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The effect is recorded as done.
+    AlreadyDone,
+    /// Another owner holds a live claim on it.
+    AlreadyInProgress,
+}
+
+impl Event {
+    /// The run the event belongs to (it goes to that run's event topic).
+    pub fn run_id(&self) -> &RunId {
+        match self {
+            Event::RunCreated { run_id, .. }
+            | Event::CommandEnqueued { run_id, .. }
+            | Event::StepStarted { run_id, .. }
+            | Event::StepFailed { run_id, .. }
+            | Event::SideEffectSkipped { run_id, .. }
+            | Event::SideEffectHealed { run_id, .. }
+            | Event::SideEffectTakenOver { run_id, .. }
+            | Event::SideEffectExecuting { run_id, .. }
+            | Event::SideEffectDone { run_id, .. }
+            | Event::ChaosCrashNow { run_id, .. }
+            | Event::StepCompleted { run_id, .. }
+            | Event::RunCompleted { run_id, .. }
+            | Event::RetryConsidered { run_id, .. }
+            | Event::RetryScheduled { run_id, .. }
+            | Event::RunDlq { run_id, .. } => run_id,
+        }
+    }
+
+    /// The `type` tag on the wire, e.g. `side_effect.done` (also the SSE event name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunCreated { .. } => "run.created",
+            Event::CommandEnqueued { .. } => "command.enqueued",
+            Event::StepStarted { .. } => "step.started",
+            Event::StepFailed { .. } => "step.failed",
+            Event::SideEffectSkipped { .. } => "side_effect.skipped",
+            Event::SideEffectHealed { .. } => "side_effect.healed",
+            Event::SideEffectTakenOver { .. } => "side_effect.taken_over",
+            Event::SideEffectExecuting { .. } => "side_effect.executing",
+            Event::SideEffectDone { .. } => "side_effect.done",
+            Event::ChaosCrashNow { .. } => "chaos.crash_now",
+            Event::StepCompleted { .. } => "step.completed",
+            Event::RunCompleted { .. } => "run.completed",
+            Event::RetryConsidered { .. } => "retry.considered",
+            Event::RetryScheduled { .. } => "retry.scheduled",
+            Event::RunDlq { .. } => "run.dlq",
+        }
+    }
+
+    /// True for the events after which nothing more happens to the run.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Event::RunCompleted { .. } | Event::RunDlq { .. })
+    }
+
+    /// Broker idempotency key, exactly the original's (`evt:<run>:...`): a redelivered
+    /// command re-emits its events and the broker drops the duplicates.
+    pub fn idempotency_key(&self) -> String {
+        format!("evt:{}:{}", self.run_id(), self.key_suffix())
+    }
+
+    /// The part of the idempotency key after `evt:<run>:`.
+    fn key_suffix(&self) -> String {
+        match self {
+            Event::RunCreated { .. } => "created".to_owned(),
+            Event::CommandEnqueued { attempt, .. } => format!("enq:a{attempt}"),
+            Event::StepStarted {
+                step_id, attempt, ..
+            } => format!("{step_id}:started:a{attempt}"),
+            Event::StepFailed {
+                step_id, attempt, ..
+            } => format!("{step_id}:failed_before:a{attempt}"),
+            Event::SideEffectSkipped {
+                step_id,
+                reason: SkipReason::AlreadyDone,
+                ..
+            } => {
+                format!("{step_id}:effect:skipped")
+            }
+            Event::SideEffectSkipped {
+                step_id,
+                reason: SkipReason::AlreadyInProgress,
+                ..
+            } => {
+                format!("{step_id}:effect:skipped_in_progress")
+            }
+            Event::SideEffectHealed { effect_id, .. } => {
+                format!("{}:effect:healed", effect_id.step_id())
+            }
+            // The previous owner is part of the key: a second takeover (of the new owner's
+            // expired claim) is a different event and must not be deduplicated away.
+            Event::SideEffectTakenOver {
+                step_id,
+                previous_owner,
+                ..
+            } => {
+                format!("{step_id}:effect:taken_over:{previous_owner}")
+            }
+            Event::SideEffectExecuting { step_id, .. } => format!("{step_id}:effect:exec"),
+            Event::SideEffectDone { step_id, .. } => format!("{step_id}:effect:done"),
+            Event::ChaosCrashNow { step_id, .. } => format!("{step_id}:chaos:crash"),
+            Event::StepCompleted {
+                step_id, attempt, ..
+            } => format!("{step_id}:completed:a{attempt}"),
+            Event::RunCompleted { .. } => "completed".to_owned(),
+            Event::RetryConsidered {
+                step_id, attempt, ..
+            } => {
+                format!("{step_id}:retry:considered:a{attempt}")
+            }
+            Event::RetryScheduled {
+                step_id, attempt, ..
+            } => {
+                format!("{step_id}:retry:scheduled:a{attempt}")
+            }
+            Event::RunDlq { step_id, .. } => format!("{step_id}:dlq"),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Typed publishing: every message goes out as its JSON with its idempotency key, to a topic
+//! that is created on first use.
+//!
+//! DriftQ forgets topics that have no messages when it restarts, so "created once" can become
+//! false under us; a produce that finds its topic missing recreates it and retries once.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use driftq_client::{Client, ProduceRequest};
+
+use crate::messages::{Command, DlqRecord, Event, RunCommand};
+use crate::topics::{COMMANDS_TOPIC, DLQ_TOPIC, events_topic, partitions_for};
+
+#[cfg(test)]
+mod tests;
+
+/// A publish failed. The broker's error is kept so callers can tell transient failures and
+/// backpressure (retry later, do not ack) from refusals.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Creating the topic failed.
+    #[error("creating topic {topic}: {source}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        #[source]
+        source: driftq_client::Error,
+    },
+    /// The produce failed.
+    #[error("producing to {topic}: {source}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        #[source]
+        source: driftq_client::Error,
+    },
+    /// The message could not be encoded (not expected for these types).
+    #[error("encoding message: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl PublishError {
+    /// The DriftQ error behind this one, if any.
+    pub fn driftq_error(&self) -> Option<&driftq_client::Error> {
+        match self {
+            PublishError::CreateTopic { source, .. } | PublishError::Produce { source, .. } => {
+                Some(source)
+            }
+            PublishError::Encode(_) => None,
+        }
+    }
+
+    /// True if trying again later may succeed (transport failure, 429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        self.driftq_error()
+            .is_some_and(driftq_client::Error::is_transient)
+    }
+
+    /// True if the broker refused for backpressure (429).
+    pub fn is_backpressure(&self) -> bool {
+        matches!(
+            self.driftq_error(),
+            Some(driftq_client::Error::Backpressure { .. })
+        )
+    }
+}
+
+/// Publishes commands, events and dead letters; cheap to clone (an `Arc` inside).
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    /// Topics this process created or saw created. A cache, not the truth: see the module
+    /// docs for when an entry goes stale.
+    known_topics: Mutex<HashSet<String>>,
+}
+
+impl Publisher {
+    /// A publisher over `client` with an empty topic cache.
+    pub fn new(client: Client) -> Self {
+        let inner = Inner {
+            client,
+            known_topics: Mutex::new(HashSet::new()),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The underlying client (for consuming and acking).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Creates `topic` unless this process already did. The commands topic gets
+    /// `COMMANDS_PARTITIONS` partitions, every other topic one. Creating an existing topic is
+    /// not an error, so concurrent callers (or processes) may race here harmlessly.
+    pub async fn ensure_topic(&self, topic: &str) -> Result<(), PublishError> {
+        if self.topics().contains(topic) {
+            return Ok(());
+        }
+        let created = self
+            .inner
+            .client
+            .create_topic(topic, partitions_for(topic))
+            .await;
+        created.map_err(|source| PublishError::CreateTopic {
+            topic: topic.to_owned(),
+            source,
+        })?;
+        self.topics().insert(topic.to_owned());
+        Ok(())
+    }
+
+    /// Puts a command on the commands topic, keyed by run id (one run's commands stay on one
+    /// partition) with the command's `cmd:...:a<n>` idempotency key.
+    pub async fn command(&self, c: &RunCommand) -> Result<(), PublishError> {
+        let json = serde_json::to_string(&Command::Run(c.clone()))?;
+        let req = ProduceRequest::new(COMMANDS_TOPIC, json)
+            .key(c.run_id.as_str())
+            .idempotency_key(c.idempotency_key())
+            .run_id(c.run_id.as_str())
+            .step_id(c.step_id.as_str());
+        self.produce(COMMANDS_TOPIC, &req).await
+    }
+
+    /// Puts an event on its run's event topic with its `evt:...` idempotency key.
+    pub async fn event(&self, e: &Event) -> Result<(), PublishError> {
+        let topic = events_topic(e.run_id());
+        let req = ProduceRequest::new(&topic, serde_json::to_string(e)?)
+            .idempotency_key(e.idempotency_key())
+            .run_id(e.run_id().as_str());
+        self.produce(&topic, &req).await
+    }
+
+    /// Puts a dead letter on the DLQ topic with its `dlq:...` idempotency key.
+    pub async fn dead_letter(&self, d: &DlqRecord) -> Result<(), PublishError> {
+        let req = ProduceRequest::new(DLQ_TOPIC, serde_json::to_string(d)?)
+            .key(d.run_id.as_str())
+            .idempotency_key(d.idempotency_key())
+            .run_id(d.run_id.as_str())
+            .step_id(d.step_id.as_str());
+        self.produce(DLQ_TOPIC, &req).await
+    }
+
+    /// Produces, recreating the topic and retrying once if the broker forgot it. The retry is
+    /// safe: the idempotency key makes a produce that did land count once.
+    async fn produce(&self, topic: &str, req: &ProduceRequest) -> Result<(), PublishError> {
+        self.ensure_topic(topic).await?;
+        match self.inner.client.produce(req).await {
+            Err(e) if e.is_topic_missing() => {
+                tracing::info!(topic, "topic missing (broker restarted?); recreating it");
+                self.topics().remove(topic);
+                self.ensure_topic(topic).await?;
+                self.inner.client.produce(req).await
+            }
+            other => other,
+        }
+        .map_err(|source| PublishError::Produce {
+            topic: topic.to_owned(),
+            source,
+        })
+    }
+
+    /// The topic cache. Never held across an `.await`; a poisoned lock still holds a valid
+    /// set (inserts and removes cannot half-happen), so it is recovered.
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.inner
+            .known_topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,134 @@
+//! Reading `side_effects` rows: the row type, its status, and the shared SELECT.
+
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::StoreError;
+use crate::ids::{BusinessKey, EffectId, RunId, StepId};
+
+/// The state of an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectStatus {
+    /// Claimed; the effect may or may not have happened yet.
+    InProgress,
+    /// The effect happened and was recorded.
+    Done,
+}
+
+impl EffectStatus {
+    /// The value stored in the `status` column (the original's strings).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectStatus::InProgress => "in_progress",
+            EffectStatus::Done => "done",
+        }
+    }
+
+    /// The inverse of [`EffectStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_progress" => Some(EffectStatus::InProgress),
+            "done" => Some(EffectStatus::Done),
+            _ => None,
+        }
+    }
+}
+
+/// One row of `side_effects`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct EffectRow {
+    /// Primary key: `<run_id>:<step_id>:<business_key>`.
+    pub effect_id: EffectId,
+    /// The run.
+    pub run_id: RunId,
+    /// The step.
+    pub step_id: StepId,
+    /// The caller's key.
+    pub business_key: BusinessKey,
+    /// `in_progress` or `done`.
+    pub status: EffectStatus,
+    /// Where the ticket is, once done.
+    pub artifact_path: Option<String>,
+    /// When the row was claimed (ms since the epoch).
+    pub created_ms: i64,
+    /// Last change (ms since the epoch).
+    pub updated_ms: i64,
+    /// The command that claimed it, as JSON.
+    pub payload_json: String,
+    /// The claim holder; `None` for rows written by the original starter.
+    pub owner: Option<String>,
+    /// When the claim may be taken over; `None` = no live lease.
+    pub lease_expires_ms: Option<i64>,
+    /// How many times the effect was claimed (first claim + takeovers).
+    pub attempts: u32,
+}
+
+impl EffectRow {
+    /// True if an `in_progress` claim's lease is over at `now_ms` (or it never had one).
+    pub fn lease_expired(&self, now_ms: i64) -> bool {
+        self.lease_expires_ms.is_none_or(|until| until <= now_ms)
+    }
+}
+
+/// `SELECT <every column> FROM side_effects <tail>`, as a literal (so statements can be cached
+/// by `prepare_cached` without formatting a string per call).
+macro_rules! select_effects {
+    ($tail:literal) => {
+        concat!(
+            "SELECT effect_id, run_id, step_id, business_key, status, artifact_path, created_ms, ",
+            "updated_ms, payload_json, owner, lease_expires_ms, attempts FROM side_effects ",
+            $tail
+        )
+    };
+}
+
+/// One row by id.
+pub(super) fn by_id(conn: &Connection, id: &EffectId) -> Result<Option<EffectRow>, StoreError> {
+    let sql = select_effects!("WHERE effect_id = ?1");
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], effect_row)
+        .optional()?)
+}
+
+/// The most recently changed rows, newest first.
+pub(super) fn recent(conn: &Connection, limit: u32) -> Result<Vec<EffectRow>, StoreError> {
+    let sql = select_effects!("ORDER BY updated_ms DESC, effect_id LIMIT ?1");
+    collect(conn, sql, [limit])
+}
+
+/// Every row of one run, oldest first.
+pub(super) fn of_run(conn: &Connection, run_id: &RunId) -> Result<Vec<EffectRow>, StoreError> {
+    let sql = select_effects!("WHERE run_id = ?1 ORDER BY created_ms, effect_id");
+    collect(conn, sql, [run_id])
+}
+
+fn collect(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<EffectRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, effect_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Maps the columns of `select_effects!`, in order.
+fn effect_row(r: &Row<'_>) -> rusqlite::Result<EffectRow> {
+    Ok(EffectRow {
+        effect_id: r.get(0)?,
+        run_id: r.get(1)?,
+        step_id: r.get(2)?,
+        business_key: r.get(3)?,
+        status: r.get(4)?,
+        artifact_path: r.get(5)?,
+        created_ms: r.get(6)?,
+        updated_ms: r.get(7)?,
+        payload_json: r.get(8)?,
+        owner: r.get(9)?,
+        lease_expires_ms: r.get(10)?,
+        attempts: r.get(11)?,
+    })
+}

@@ -1,0 +1,249 @@
+//! Side-effect claims: where "exactly once" is decided.
+//!
+//! A row per effect id moves `in_progress → done`. The row's existence is the claim, its
+//! `owner` says who holds it and `lease_expires_ms` until when. Every write after the claim is
+//! fenced on the owner, so a worker that lost its claim cannot overwrite the new owner's work.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::effect_rows::{self, EffectRow, EffectStatus};
+use super::{Store, StoreError, millis};
+use crate::ids::{BusinessKey, EffectId, RunId, StepId};
+use crate::messages::{RunCommand, now_ms};
+
+/// A request to claim an effect (insert its row as `in_progress`, owned by `owner`).
+#[derive(Debug, Clone)]
+pub struct NewClaim {
+    /// The effect; must equal `EffectId::new(run_id, step_id, business_key)`.
+    pub effect_id: EffectId,
+    /// The run.
+    pub run_id: RunId,
+    /// The step.
+    pub step_id: StepId,
+    /// The caller's key.
+    pub business_key: BusinessKey,
+    /// The command that asked for the effect, for debugging (`/debug/side-effects`).
+    pub payload_json: String,
+    /// Who claims it (the worker's DriftQ owner id).
+    pub owner: String,
+    /// How long the claim protects the effect before another worker may take it over.
+    pub lease: Duration,
+}
+
+impl NewClaim {
+    /// The claim for a command, with the command itself as payload.
+    pub fn for_command(
+        cmd: &RunCommand,
+        owner: impl Into<String>,
+        lease: Duration,
+    ) -> serde_json::Result<Self> {
+        Ok(Self {
+            effect_id: cmd.effect_id(),
+            run_id: cmd.run_id.clone(),
+            step_id: cmd.step_id.clone(),
+            business_key: cmd.business_key.clone(),
+            payload_json: serde_json::to_string(&crate::messages::Command::Run(cmd.clone()))?,
+            owner: owner.into(),
+            lease,
+        })
+    }
+}
+
+/// The outcome of [`Store::claim`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The row was inserted: the caller owns the effect and must perform it.
+    Acquired,
+    /// The effect is recorded as done: skip it.
+    AlreadyDone(EffectRow),
+    /// Someone holds (or held) a claim; look at its owner and lease to decide.
+    InProgress(EffectRow),
+}
+
+/// The outcome of [`Store::mark_done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkDone {
+    /// Our claim is now `done`.
+    Done,
+    /// It was already `done` (by us earlier, or by a worker that took over).
+    AlreadyDone,
+    /// Another owner holds the claim now (or the row is gone): our write was refused.
+    LostClaim,
+}
+
+/// The claim. The primary key on `effect_id` is the arbiter: however many workers (threads or
+/// processes) race, exactly one INSERT creates the row and sees 1 change; every other one
+/// hits the conflict and sees 0. Deciding in Rust after a SELECT ("no row yet, so insert")
+/// would let two racers both see "no row". `DO NOTHING` instead of catching the constraint
+/// error keeps the loser's transaction usable for the follow-up SELECT.
+const INSERT_CLAIM: &str = "
+INSERT INTO side_effects (effect_id, run_id, step_id, business_key, status, artifact_path,
+                          created_ms, updated_ms, payload_json, owner, lease_expires_ms, attempts)
+VALUES (?1, ?2, ?3, ?4, 'in_progress', NULL, ?5, ?5, ?6, ?7, ?8, 1)
+ON CONFLICT (effect_id) DO NOTHING";
+
+/// Takeover of a crashed worker's claim, as one conditional UPDATE (compare-and-swap):
+/// * `status = 'in_progress'`: a done effect is never reopened.
+/// * `COALESCE(owner, '') = ?expected`: only if the claim is still the one the caller looked
+///   at; if two workers race to take over, the first changes `owner` and the second matches
+///   nothing. Rows from the original starter have no owner: pass `""` to take those over.
+/// * lease expired (or the caller already is the owner, e.g. its own redelivery): a live
+///   lease means its owner may still be performing the effect right now.
+const TAKE_OVER: &str = "
+UPDATE side_effects
+   SET owner = ?3, lease_expires_ms = ?4, attempts = attempts + 1, updated_ms = ?5
+ WHERE effect_id = ?1
+   AND status = 'in_progress'
+   AND COALESCE(owner, '') = ?2
+   AND (?2 = ?3 OR lease_expires_ms IS NULL OR lease_expires_ms <= ?5)";
+
+/// Completion, fenced on the owner. The lease time is deliberately not checked: a claim whose
+/// lease ran out but that nobody took over is still ours, and the effect did happen. What
+/// fences a slow worker out is a takeover, which changes `owner`.
+const MARK_DONE: &str = "
+UPDATE side_effects
+   SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL
+ WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?4";
+
+/// Healing: the ticket exists, so the effect happened, whoever performed it; no owner fence.
+const HEAL: &str = "
+UPDATE side_effects
+   SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL
+ WHERE effect_id = ?1 AND status = 'in_progress'";
+
+impl Store {
+    /// Claims an effect: inserts its row as `in_progress` owned by `c.owner`, or reports the
+    /// existing row. Exactly one concurrent caller per effect id gets [`Claim::Acquired`].
+    pub async fn claim(&self, c: NewClaim) -> Result<Claim, StoreError> {
+        self.call(move |conn| claim_blocking(conn, &c, now_ms()))
+            .await
+    }
+
+    /// Takes over an `in_progress` claim held by `expected_owner` whose lease has expired (or
+    /// renews it when `expected_owner == new_owner`). Returns false if the claim changed in
+    /// the meantime, is done, or its lease is still live.
+    pub async fn take_over(
+        &self,
+        effect_id: &EffectId,
+        expected_owner: &str,
+        new_owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let args = (
+            effect_id.clone(),
+            expected_owner.to_owned(),
+            new_owner.to_owned(),
+        );
+        self.call(move |conn| {
+            let (id, expected, new) = args;
+            let now = now_ms();
+            let until = now.saturating_add(millis(lease));
+            let changed = conn
+                .prepare_cached(TAKE_OVER)?
+                .execute(params![id, expected, new, until, now])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    /// Marks our claim done. Refused ([`MarkDone::LostClaim`]) if another owner holds it.
+    pub async fn mark_done(
+        &self,
+        effect_id: &EffectId,
+        owner: &str,
+        artifact_path: &str,
+    ) -> Result<MarkDone, StoreError> {
+        let args = (
+            effect_id.clone(),
+            owner.to_owned(),
+            artifact_path.to_owned(),
+        );
+        self.call(move |conn| {
+            let (id, owner, path) = args;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed =
+                tx.prepare_cached(MARK_DONE)?
+                    .execute(params![id, path, now_ms(), owner])?;
+            let outcome = if changed == 1 {
+                MarkDone::Done
+            } else {
+                match effect_rows::by_id(&tx, &id)? {
+                    Some(row) if row.status == EffectStatus::Done => MarkDone::AlreadyDone,
+                    _ => MarkDone::LostClaim,
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Finishes an `in_progress` claim whose artifact proves the effect happened. Returns
+    /// false if the row is not `in_progress` (already done, or absent).
+    pub async fn heal(
+        &self,
+        effect_id: &EffectId,
+        artifact_path: &str,
+    ) -> Result<bool, StoreError> {
+        let args = (effect_id.clone(), artifact_path.to_owned());
+        self.call(move |conn| {
+            let (id, path) = args;
+            Ok(conn
+                .prepare_cached(HEAL)?
+                .execute(params![id, path, now_ms()])?
+                == 1)
+        })
+        .await
+    }
+
+    /// One effect's row, if it was ever claimed.
+    pub async fn get_effect(&self, effect_id: &EffectId) -> Result<Option<EffectRow>, StoreError> {
+        let id = effect_id.clone();
+        self.call(move |conn| effect_rows::by_id(conn, &id)).await
+    }
+
+    /// The most recently changed effects, newest first.
+    pub async fn list_effects(&self, limit: u32) -> Result<Vec<EffectRow>, StoreError> {
+        self.call(move |conn| effect_rows::recent(conn, limit))
+            .await
+    }
+
+    /// Every effect of one run, oldest first.
+    pub async fn effects_for_run(&self, run_id: &RunId) -> Result<Vec<EffectRow>, StoreError> {
+        let run_id = run_id.clone();
+        self.call(move |conn| effect_rows::of_run(conn, &run_id))
+            .await
+    }
+}
+
+/// The claim transaction. `BEGIN IMMEDIATE` makes the INSERT and the follow-up SELECT one
+/// consistent view, so the reported row is the one that beat us.
+fn claim_blocking(conn: &mut Connection, c: &NewClaim, now: i64) -> Result<Claim, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let until = now.saturating_add(millis(c.lease));
+    let inserted = tx.prepare_cached(INSERT_CLAIM)?.execute(params![
+        c.effect_id,
+        c.run_id,
+        c.step_id,
+        c.business_key,
+        now,
+        c.payload_json,
+        c.owner,
+        until
+    ])?;
+    let claim = if inserted == 1 {
+        Claim::Acquired
+    } else {
+        // The conflict proves the row exists, and the transaction keeps it from vanishing.
+        let row =
+            effect_rows::by_id(&tx, &c.effect_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        match row.status {
+            EffectStatus::Done => Claim::AlreadyDone(row),
+            EffectStatus::InProgress => Claim::InProgress(row),
+        }
+    };
+    tx.commit()?;
+    Ok(claim)
+}

@@ -1,0 +1,115 @@
+//! The SQLite store: side-effect claims, the durable run registry and the retry outbox.
+//!
+//! All SQL of the project lives in this module. Claims are decided by constraints and fenced
+//! updates inside SQLite, never by reading a row and deciding in Rust (see `effects.rs`).
+
+mod columns;
+mod effect_rows;
+mod effects;
+mod retries;
+mod runs;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::Connection;
+
+pub use effect_rows::{EffectRow, EffectStatus};
+pub use effects::{Claim, MarkDone, NewClaim};
+pub use retries::{NewRetry, ScheduledRetry};
+pub use runs::{CreateRun, NewRun, RunRow, RunStatus};
+
+use crate::ids::RunId;
+
+/// Everything that can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused or failed (includes rows whose values fail the id checks).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database's parent directory could not be created.
+    #[error("creating directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was written by a newer version of this schema; refusing to touch it.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    UnsupportedSchema {
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A new run's id is already taken by another run (run ids are random, so: a caller bug).
+    #[error("run id {0} already exists")]
+    DuplicateRunId(RunId),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A handle to the database; cheap to clone (an `Arc` inside).
+///
+/// One connection behind a `std::sync::Mutex`, used from `spawn_blocking`. SQLite allows one
+/// writer at a time anyway, and every query here is a point lookup or a short write, so a pool
+/// would add contention handling (`SQLITE_BUSY` between our own connections) without adding
+/// throughput. Other processes (the API and the worker share the file) are coordinated by
+/// SQLite's file locks and `busy_timeout`.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and its parent directories, sets the
+    /// connection pragmas and brings the schema to the current version.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        let opened = path.clone();
+        let conn = tokio::task::spawn_blocking(move || schema::open_connection(&opened)).await??;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    /// The database file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the connection on the blocking thread pool.
+    ///
+    /// A poisoned mutex is recovered rather than propagated: the only way to poison it is a
+    /// panic inside `f`, and any transaction `f` had open was rolled back when it unwound.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// Converts a `Duration` to whole milliseconds for SQL arithmetic, saturating.
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

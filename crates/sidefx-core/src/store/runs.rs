@@ -1,0 +1,235 @@
+//! The durable run registry: one row per run, and the `Idempotency-Key` of the request that
+//! created it, so a client that re-sends `POST /runs` gets the same run instead of a second
+//! charge (the original kept runs in memory and had no such key).
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Store, StoreError};
+use crate::ids::{BusinessKey, RunId};
+use crate::messages::now_ms;
+
+/// A run to register (status `queued`, 0 attempts).
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The new run's id.
+    pub run_id: RunId,
+    /// The caller's key.
+    pub business_key: BusinessKey,
+    /// The request as received, for replaying the response and for debugging.
+    pub request_json: String,
+    /// The client's `Idempotency-Key` header, if it sent one.
+    pub idempotency_key: Option<String>,
+    /// A digest of the request body: a replay with the same key must carry the same request.
+    pub request_fingerprint: String,
+}
+
+/// The outcome of [`Store::create_run`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateRun {
+    /// A new run was registered.
+    Created(RunRow),
+    /// The idempotency key is known and the request is the same: this is that run.
+    Replayed(RunRow),
+    /// The idempotency key is known but was used for a different request.
+    KeyConflict(RunRow),
+}
+
+/// Where a run is. `completed` and `dead_lettered` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Accepted, its command is on the commands topic.
+    Queued,
+    /// A worker is on it.
+    Running,
+    /// An attempt failed; another one is scheduled.
+    Retrying,
+    /// Finished; the side effect happened exactly once.
+    Completed,
+    /// Exhausted its attempts; recorded on the dead-letter topic.
+    DeadLettered,
+}
+
+impl RunStatus {
+    /// The value stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Retrying => "retrying",
+            RunStatus::Completed => "completed",
+            RunStatus::DeadLettered => "dead_lettered",
+        }
+    }
+
+    /// The inverse of [`RunStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Retrying,
+            Self::Completed,
+            Self::DeadLettered,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
+    /// True for `completed` and `dead_lettered`, which nothing moves a run out of.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::DeadLettered)
+    }
+}
+
+/// One row of `runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RunRow {
+    /// The run.
+    pub run_id: RunId,
+    /// The caller's key.
+    pub business_key: BusinessKey,
+    /// Where the run is.
+    pub status: RunStatus,
+    /// The highest attempt number seen.
+    pub attempts: u32,
+    /// The request that created it.
+    pub request_json: String,
+    /// The client's `Idempotency-Key`, if any.
+    pub idempotency_key: Option<String>,
+    /// Digest of the creating request.
+    pub request_fingerprint: String,
+    /// Creation time (ms since the epoch).
+    pub created_ms: i64,
+    /// Last change (ms since the epoch).
+    pub updated_ms: i64,
+}
+
+macro_rules! select_runs {
+    ($tail:literal) => {
+        concat!(
+            "SELECT run_id, business_key, status, attempts, request_json, idempotency_key, ",
+            "request_fingerprint, created_ms, updated_ms FROM runs ",
+            $tail
+        )
+    };
+}
+
+/// Registration. The table has two uniqueness constraints, the run id and the idempotency
+/// key (UNIQUE but NULL-able: SQLite lets any number of rows have no key). A conflict on
+/// either makes the INSERT a no-op, and the follow-up lookup says which one it was.
+const INSERT_RUN: &str = "
+INSERT INTO runs (run_id, business_key, status, attempts, request_json, idempotency_key,
+                  request_fingerprint, created_ms, updated_ms)
+VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?6)
+ON CONFLICT DO NOTHING";
+
+/// Progress. Events can be processed late or twice, so the update is monotonic: a finished run
+/// is never moved back, and `attempts` never decreases.
+const UPDATE_RUN: &str = "
+UPDATE runs SET status = ?2, attempts = MAX(attempts, ?3), updated_ms = ?4
+ WHERE run_id = ?1 AND status NOT IN ('completed', 'dead_lettered')";
+
+impl Store {
+    /// Registers a run, or finds the run an earlier request with the same idempotency key
+    /// created.
+    pub async fn create_run(&self, r: NewRun) -> Result<CreateRun, StoreError> {
+        self.call(move |conn| create_run_blocking(conn, r)).await
+    }
+
+    /// One run, if it exists.
+    pub async fn get_run(&self, run_id: &RunId) -> Result<Option<RunRow>, StoreError> {
+        let run_id = run_id.clone();
+        self.call(move |conn| select_run(conn, select_runs!("WHERE run_id = ?1"), &run_id))
+            .await
+    }
+
+    /// Records progress. A no-op if the run is unknown or already final.
+    pub async fn update_run(
+        &self,
+        run_id: &RunId,
+        status: RunStatus,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        let run_id = run_id.clone();
+        self.call(move |conn| {
+            conn.prepare_cached(UPDATE_RUN)?.execute(params![
+                run_id,
+                status,
+                attempts,
+                now_ms()
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest runs first.
+    pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt =
+                conn.prepare_cached(select_runs!("ORDER BY created_ms DESC, run_id LIMIT ?1"))?;
+            let rows = stmt.query_map([limit], run_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn create_run_blocking(conn: &mut Connection, r: NewRun) -> Result<CreateRun, StoreError> {
+    // IMMEDIATE: the INSERT and the lookup that explains a conflict see the same state.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let inserted = tx.prepare_cached(INSERT_RUN)?.execute(params![
+        r.run_id,
+        r.business_key,
+        r.request_json,
+        r.idempotency_key,
+        r.request_fingerprint,
+        now_ms()
+    ])?;
+    let outcome = if inserted == 1 {
+        let row = select_run(&tx, select_runs!("WHERE run_id = ?1"), &r.run_id)?;
+        CreateRun::Created(row.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+    } else {
+        let existing = match &r.idempotency_key {
+            Some(key) => select_run(&tx, select_runs!("WHERE idempotency_key = ?1"), key)?,
+            None => None,
+        };
+        match existing {
+            Some(row) if row.request_fingerprint == r.request_fingerprint => {
+                CreateRun::Replayed(row)
+            }
+            Some(row) => CreateRun::KeyConflict(row),
+            // No row holds the key, so the conflict was on the run id itself.
+            None => return Err(StoreError::DuplicateRunId(r.run_id)),
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn select_run(
+    conn: &Connection,
+    sql: &str,
+    param: &dyn rusqlite::ToSql,
+) -> Result<Option<RunRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([param], run_row)
+        .optional()?)
+}
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        run_id: r.get(0)?,
+        business_key: r.get(1)?,
+        status: r.get(2)?,
+        attempts: r.get(3)?,
+        request_json: r.get(4)?,
+        idempotency_key: r.get(5)?,
+        request_fingerprint: r.get(6)?,
+        created_ms: r.get(7)?,
+        updated_ms: r.get(8)?,
+    })
+}
