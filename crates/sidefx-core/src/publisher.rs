@@ -119,6 +119,13 @@ impl Publisher {
         Ok(())
     }
 
+    /// Forgets that `topic` exists and creates it again. For consumers: DriftQ forgets topics
+    /// that hold no message when it restarts, and a consume of a missing topic fails.
+    pub async fn recreate_topic(&self, topic: &str) -> Result<(), PublishError> {
+        self.topics().remove(topic);
+        self.ensure_topic(topic).await
+    }
+
     /// Puts a command on the commands topic, keyed by run id (one run's commands stay on one
     /// partition) with the command's `cmd:...:a<n>` idempotency key.
     pub async fn command(&self, c: &RunCommand) -> Result<(), PublishError> {

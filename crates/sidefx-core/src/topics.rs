@@ -8,6 +8,12 @@ pub const COMMANDS_TOPIC: &str = "sidefx.commands";
 /// Dead letters: one `sidefx.dlq` record per run that exhausted its attempts.
 pub const DLQ_TOPIC: &str = "sidefx.dlq";
 
+/// The worker's consumer group on [`DLQ_TOPIC`]: it copies every dead letter into the store's
+/// archive and acks it. DriftQ refuses the 101st message of a partition that no group ever
+/// acked (its backpressure counts from the slowest group that once committed), so without an
+/// acking group `sidefx.dlq` would jam after 100 dead letters; `/debug/dlq` reads the archive.
+pub const DLQ_ARCHIVE_GROUP: &str = "sidefx-dlq-archive";
+
 /// Prefix of each run's own event topic; see [`events_topic`].
 pub const EVENTS_TOPIC_PREFIX: &str = "sidefx.events.";
 

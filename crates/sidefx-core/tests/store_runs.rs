@@ -242,3 +242,24 @@ async fn reopening_keeps_data_and_a_newer_schema_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn dead_letters_are_archived_once_and_listed_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite")).await.unwrap();
+    let first = sidefx_core::DlqRecord::for_command(&command("run-a", 4), "boom", 10);
+    let second = sidefx_core::DlqRecord::for_command(&command("run-b", 4), "bang", 20);
+
+    assert!(store.archive_dead_letter(&first).await.unwrap());
+    assert!(
+        !store.archive_dead_letter(&first).await.unwrap(),
+        "redelivered record archived twice"
+    );
+    assert!(store.archive_dead_letter(&second).await.unwrap());
+
+    assert_eq!(store.count_dead_letters().await.unwrap(), 2);
+    let listed = store.list_dead_letters(10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&first) && listed.contains(&second));
+    assert_eq!(store.list_dead_letters(1).await.unwrap().len(), 1);
+}

@@ -186,21 +186,14 @@ pub async fn dlq(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<LimitQuery>,
 ) -> Result<Json<DlqResponse>, ApiError> {
-    let items = list_dead_letters_pending_core(&state, query.get(DEFAULT_DLQ_LIMIT)?).await?;
+    let items = state
+        .store
+        .list_dead_letters(query.get(DEFAULT_DLQ_LIMIT)?)
+        .await?;
     Ok(Json(DlqResponse {
         count: items.len(),
         items,
     }))
-}
-
-/// Stand-in until `Store::list_dead_letters` (the dead-letter archive) lands in sidefx-core.
-async fn list_dead_letters_pending_core(
-    _state: &AppState,
-    _limit: u32,
-) -> Result<Vec<DlqRecord>, ApiError> {
-    Err(ApiError::Internal(
-        "the dead-letter archive is not available in this build".into(),
-    ))
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! The SQLite store: side-effect claims, the durable run registry and the retry outbox.
+//! The SQLite store: side-effect claims, the durable run registry, the retry outbox and the
+//! dead-letter archive.
 //!
 //! All SQL of the project lives in this module. Claims are decided by constraints and fenced
 //! updates inside SQLite, never by reading a row and deciding in Rust (see `effects.rs`).
 
 mod columns;
+mod dead_letters;
 mod effect_rows;
 mod effects;
 mod retries;
@@ -48,6 +50,9 @@ pub enum StoreError {
     /// A new run's id is already taken by another run (run ids are random, so: a caller bug).
     #[error("run id {0} already exists")]
     DuplicateRunId(RunId),
+    /// A stored JSON document could not be written or read back.
+    #[error("stored JSON: {0}")]
+    Encode(#[source] serde_json::Error),
     /// The blocking task running the query panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

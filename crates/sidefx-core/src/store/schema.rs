@@ -68,6 +68,14 @@ CREATE TABLE IF NOT EXISTS retry_outbox (
   created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_retry_outbox_due_ms ON retry_outbox(due_ms);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+  key TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  record_json TEXT NOT NULL,
+  archived_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_dead_letters_archived_ms ON dead_letters(archived_ms);
 ";
 
 /// Opens the file, applies the connection pragmas and migrates the schema.
