@@ -20,3 +20,74 @@ lint: ## formatting check and clippy with warnings as errors
 
 bench-driftq: ## driftq-local produce→consume→ack throughput
 	$(CARGO) bench -p driftq-local --bench throughput
+
+# ---------------------------------------------------------------------------------------------
+# The stack and the demos (the original starter's targets). Both modes work:
+#   make up MODE=local     driftq-local + sidefx-api + sidefx-worker as local processes
+#   make up MODE=docker    docker compose (real DriftQ image)
+# Default: docker when `docker compose version` works, else local.
+MODE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker || echo local)
+SIDEFX := $(CARGO) run -q -p sidefx-cli --
+# Where `make demo` keeps its own throwaway stack (free ports, so it never meets `make up`'s).
+DEMO_DIR ?= .sidefx/make-demo
+
+ifeq ($(MODE),local)
+BUILD := $(CARGO) build -q --workspace --bins
+else ifeq ($(MODE),docker)
+BUILD := $(CARGO) build -q -p sidefx-cli
+else
+$(error MODE must be local or docker, not "$(MODE)")
+endif
+
+.PHONY: bins mode up down wipe logs api-logs worker-logs driftq-logs run fail chaos-kill-worker status demo
+
+bins: ## build every binary (sidefx, driftq-local, sidefx-api, sidefx-worker)
+	$(CARGO) build --workspace --bins
+
+mode:
+	@echo "make: MODE=$(MODE) (override with MODE=local or MODE=docker)"
+	@$(BUILD)
+
+up: mode ## start the stack in the background and wait until it is healthy
+	$(SIDEFX) up --$(MODE) --detached
+
+down: mode ## stop the stack
+	$(SIDEFX) down --$(MODE)
+
+wipe: mode ## stop the stack and delete the DriftQ WAL, the SQLite store and the tickets
+	$(SIDEFX) down --$(MODE) --wipe --yes
+
+status: mode ## show the stack's processes and health
+	$(SIDEFX) status
+
+logs: mode ## follow the logs of every service
+	$(SIDEFX) logs --$(MODE) -f
+
+api-logs: mode ## follow the API's logs
+	$(SIDEFX) logs --$(MODE) -f api
+
+worker-logs: mode ## follow the worker's logs
+	$(SIDEFX) logs --$(MODE) -f worker
+
+driftq-logs: mode ## follow DriftQ's logs
+	$(SIDEFX) logs --$(MODE) -f driftq
+
+run: mode ## retry demo: one failure before the side effect, then success (no duplicate)
+	$(SIDEFX) demo run
+
+fail: mode ## crash demo: the worker crashes after the side effect, before the ack (no duplicate)
+	$(SIDEFX) demo crash
+
+chaos-kill-worker: mode ## SIGKILL the worker by hand (it is restarted)
+	$(SIDEFX) chaos kill-worker --$(MODE)
+
+demo: bins ## build, start a throwaway local stack, run both demos, check the proof, stop it
+	@set -u; dir="$(DEMO_DIR)"; sidefx="$(SIDEFX) --data-dir $$dir"; \
+	$$sidefx down --wipe --yes >/dev/null; \
+	trap '$$sidefx down >/dev/null || echo "make demo: could not stop the stack in $$dir" >&2' EXIT; \
+	$$sidefx up --local --detached --api-port 0 --driftq-port 0 \
+	  && $$sidefx demo run && $$sidefx demo crash; \
+	status=$$?; \
+	if [ $$status -eq 0 ]; then echo "make demo: the exactly-once proof held in both demos"; \
+	else echo "make demo: FAILED (exit $$status); logs are in $$dir" >&2; fi; \
+	exit $$status

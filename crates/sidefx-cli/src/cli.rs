@@ -1,0 +1,256 @@
+//! The command line, declared with clap: every command, flag and `--help` text lives here, so
+//! `sidefx <command> --help` and this file always agree.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::demo::Scenario;
+use crate::stack::{Mode, Service};
+
+/// Run the sidefx stack (DriftQ + API + worker) and prove that retries never duplicate a side effect.
+#[derive(Debug, Parser)]
+#[command(name = "sidefx", version, propagate_version = true)]
+#[command(after_help = "Start with `sidefx up`, then `sidefx demo run` and `sidefx demo crash`.")]
+pub struct Cli {
+    /// Directory for this stack's state file and logs (and, in local mode, its WAL, SQLite store
+    /// and artifacts). Use a different one to run two local stacks side by side.
+    #[arg(
+        long,
+        global = true,
+        env = "SIDEFX_DATA_DIR",
+        default_value = ".sidefx"
+    )]
+    pub data_dir: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands of `sidefx`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the stack and wait until DriftQ and the API are healthy.
+    ///
+    /// Docker mode runs `docker compose up --build`. Local mode starts the `driftq-local`,
+    /// `sidefx-api` and `sidefx-worker` binaries (from the same directory as `sidefx`) under a
+    /// small supervisor that restarts the worker whenever it exits, like compose's
+    /// `restart: unless-stopped`. Without a mode flag: Docker when `docker compose` works, else local.
+    Up(UpArgs),
+    /// Stop the stack started by `sidefx up` (and optionally delete its data).
+    Down(DownArgs),
+    /// Show the recorded stack: mode, processes, URLs and health.
+    Status,
+    /// Run one of the demos against the API and check the exactly-once proof.
+    ///
+    /// Creates a run with a fresh business key, prints its event timeline live (SSE), then checks
+    /// that the run left exactly one side-effect row and one ticket file. Exits non-zero if it
+    /// did not, or if the run does not finish within --timeout.
+    Demo(DemoArgs),
+    /// Print (or follow) the logs of the stack's services.
+    Logs(LogsArgs),
+    /// Break things on purpose, to watch the stack recover.
+    #[command(subcommand)]
+    Chaos(ChaosCommand),
+    /// Run the local supervisor in this process (used by `sidefx up --local --detached`).
+    #[command(hide = true)]
+    Supervise,
+}
+
+/// `--docker` / `--local`: which kind of stack a command is about.
+#[derive(Debug, Args, Clone, Copy, Default)]
+#[group(multiple = false)]
+pub struct ModeArgs {
+    /// Use Docker Compose (docker-compose.yml at the project root).
+    #[arg(long)]
+    pub docker: bool,
+    /// Use local processes (binaries built with `cargo build --workspace --bins`).
+    #[arg(long)]
+    pub local: bool,
+}
+
+impl ModeArgs {
+    /// The mode the user asked for, if any.
+    pub fn requested(self) -> Option<Mode> {
+        match (self.docker, self.local) {
+            (true, _) => Some(Mode::Docker),
+            (_, true) => Some(Mode::Local),
+            _ => None,
+        }
+    }
+}
+
+/// Flags of `sidefx up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Return once the stack is healthy and leave it running in the background
+    /// (stop it with `sidefx down`). Without it, `up` stays in the foreground until Ctrl-C.
+    #[arg(long, short)]
+    pub detached: bool,
+    /// Host port of the sidefx API (local mode: on 127.0.0.1; 0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub api_port: u16,
+    /// Host port of DriftQ (local mode: on 127.0.0.1; 0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub driftq_port: u16,
+    /// Seconds to wait for both health checks before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 90)]
+    pub timeout: u64,
+}
+
+/// Flags of `sidefx down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Also delete the DriftQ WAL, the SQLite store and the ticket artifacts
+    /// (Docker: the compose volumes). Asks for confirmation unless --yes.
+    #[arg(long)]
+    pub wipe: bool,
+    /// Do not ask before wiping (required when there is no terminal to ask on).
+    #[arg(long, requires = "wipe")]
+    pub yes: bool,
+    /// Docker: also remove the images built for this stack (`--rmi local`).
+    #[arg(long)]
+    pub prune_images: bool,
+}
+
+/// Flags of `sidefx demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Which demo to run.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+    /// Base URL of the sidefx API. Default: the stack recorded in --data-dir, else
+    /// http://localhost:8000.
+    #[arg(long, env = "SIDEFX_API_URL", value_name = "URL")]
+    pub api: Option<String>,
+    /// Seconds to wait for the run to finish and the proof to hold.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Flags of `sidefx logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this service (default: all of them).
+    #[arg(value_enum)]
+    pub service: Option<Service>,
+    /// Keep printing new lines as they are written (Ctrl-C to stop).
+    #[arg(long, short)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+}
+
+/// `sidefx chaos …`
+#[derive(Debug, Subcommand)]
+pub enum ChaosCommand {
+    /// SIGKILL the worker, as a crash would. The supervisor (local) or compose's restart
+    /// policy (Docker) starts it again; DriftQ redelivers whatever it had not acked.
+    KillWorker(ModeArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sidefx").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn up_defaults_match_the_original_ports() {
+        let cli = parse(&["up"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!((up.api_port, up.driftq_port), (8000, 8080));
+        assert_eq!(up.mode.requested(), None);
+        assert!(!up.detached);
+        assert_eq!(cli.data_dir, PathBuf::from(".sidefx"));
+    }
+
+    #[test]
+    fn up_local_detached_with_ports_and_data_dir() {
+        let cli = parse(&[
+            "up",
+            "--local",
+            "-d",
+            "--api-port",
+            "0",
+            "--driftq-port",
+            "9090",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!(up.mode.requested(), Some(Mode::Local));
+        assert!(up.detached);
+        assert_eq!((up.api_port, up.driftq_port), (0, 9090));
+        assert_eq!(cli.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn docker_and_local_conflict() {
+        assert!(parse(&["up", "--docker", "--local"]).is_err());
+    }
+
+    #[test]
+    fn yes_requires_wipe() {
+        assert!(parse(&["down", "--yes"]).is_err());
+        let cli = parse(&["down", "--wipe", "--yes", "--prune-images"]).unwrap();
+        let Command::Down(down) = cli.command else {
+            panic!("not down")
+        };
+        assert!(down.wipe && down.yes && down.prune_images);
+    }
+
+    #[test]
+    fn every_demo_scenario_parses() {
+        for (name, scenario) in [
+            ("run", Scenario::Run),
+            ("crash", Scenario::Crash),
+            ("crash-after-claim", Scenario::CrashAfterClaim),
+            ("crash-before-mark-done", Scenario::CrashBeforeMarkDone),
+            ("crash-after-mark-done", Scenario::CrashAfterMarkDone),
+        ] {
+            let cli = parse(&["demo", name, "--api", "http://h:1", "--timeout", "5"]).unwrap();
+            let Command::Demo(demo) = cli.command else {
+                panic!("not demo")
+            };
+            assert_eq!(demo.scenario, scenario);
+            assert_eq!(demo.api.as_deref(), Some("http://h:1"));
+            assert_eq!(demo.timeout, 5);
+        }
+        assert!(parse(&["demo", "explode"]).is_err());
+    }
+
+    #[test]
+    fn logs_and_chaos() {
+        let cli = parse(&["logs", "worker", "-f", "--docker"]).unwrap();
+        let Command::Logs(logs) = cli.command else {
+            panic!("not logs")
+        };
+        assert_eq!(logs.service, Some(Service::Worker));
+        assert!(logs.follow);
+        assert_eq!(logs.mode.requested(), Some(Mode::Docker));
+        let cli = parse(&["chaos", "kill-worker", "--local"]).unwrap();
+        let Command::Chaos(ChaosCommand::KillWorker(mode)) = cli.command else {
+            panic!("not chaos")
+        };
+        assert_eq!(mode.requested(), Some(Mode::Local));
+    }
+}

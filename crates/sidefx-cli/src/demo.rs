@@ -1,0 +1,266 @@
+//! The demos of the original starter, and one per crash point the port makes safe: create a run
+//! that fails or crashes on purpose, follow its timeline live, then check the exactly-once proof.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::DemoArgs;
+use crate::proof::{Evidence, Verdict};
+use crate::stack::DataDir;
+use crate::stack::state::StackState;
+use crate::timeline::{self, RunEnd};
+use crate::ui::Style;
+
+/// The API of a stack started without a state file (e.g. `docker compose up` by hand).
+const DEFAULT_API: &str = "http://localhost:8000";
+/// How often the proof is re-read while the run finishes.
+const PROOF_POLL: Duration = Duration::from_millis(250);
+/// After `run.completed`, the debug views get at least this long to agree.
+const PROOF_GRACE: Duration = Duration::from_secs(5);
+
+/// A demo: what to break, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// One forced failure before the side effect, then a retry that succeeds.
+    Run,
+    /// Crash after the side effect, before the ack: DriftQ redelivers, the effect is skipped.
+    Crash,
+    /// Crash after claiming the effect, before doing it: the claim's lease expires and is taken over.
+    CrashAfterClaim,
+    /// Crash after the effect, before marking it done: the ticket proves it, the row is healed.
+    CrashBeforeMarkDone,
+    /// Crash after marking it done, before the ack: the redelivery finds it done and skips it.
+    CrashAfterMarkDone,
+}
+
+impl Scenario {
+    /// The worker's `fail_mode` (snake_case on the wire).
+    fn fail_mode(self) -> &'static str {
+        match self {
+            Scenario::Run => "none",
+            Scenario::Crash => "crash_after_effect_before_ack",
+            Scenario::CrashAfterClaim => "crash_after_claim_before_effect",
+            Scenario::CrashBeforeMarkDone => "crash_after_effect_before_mark_done",
+            Scenario::CrashAfterMarkDone => "crash_after_mark_done_before_ack",
+        }
+    }
+
+    fn headline(self) -> &'static str {
+        match self {
+            Scenario::Run => "🟢 Retry demo: one failure before the side effect, then success.",
+            Scenario::Crash => {
+                "🧨 Crash demo: the side effect is done, then the worker crashes before the ack."
+            }
+            Scenario::CrashAfterClaim => {
+                "🧨 Crash demo: the worker claims the effect, then crashes before doing it."
+            }
+            Scenario::CrashBeforeMarkDone => {
+                "🧨 Crash demo: the worker does the effect, then crashes before marking it done."
+            }
+            Scenario::CrashAfterMarkDone => {
+                "🧨 Crash demo: the worker marks the effect done, then crashes before the ack."
+            }
+        }
+    }
+
+    /// The request body of `POST /runs`.
+    fn request(self, business_key: &str) -> CreateRun<'_> {
+        CreateRun {
+            business_key,
+            amount: 42.0,
+            fail_before_effect_n: u32::from(self == Scenario::Run),
+            fail_mode: self.fail_mode(),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Body of `POST /runs`.
+#[derive(Debug, Serialize)]
+struct CreateRun<'a> {
+    business_key: &'a str,
+    amount: f64,
+    fail_before_effect_n: u32,
+    fail_mode: &'static str,
+    max_attempts: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    run_id: String,
+}
+
+/// A fresh business key per demo: `order-<unix seconds>-<random>`, so reruns never collide.
+pub fn business_key() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("order-{secs}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// `sidefx demo <scenario>`.
+pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
+    let api = api_url(args.api.as_deref(), dir)?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build()?;
+    if let Err(why) =
+        crate::health::probe(&crate::health::probe_client()?, &format!("{api}/healthz")).await
+    {
+        bail!(
+            "the API at {api} is not healthy ({why}): start the stack with `sidefx up`, or pass --api"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let key = business_key();
+    println!("{}", style.bold(args.scenario.headline()));
+    let run_id = create_run(&client, &api, args.scenario.request(&key)).await?;
+    println!("   business_key = {key}");
+    println!("   run_id       = {run_id}");
+    println!(
+        "{}",
+        style.dim(&format!(
+            "   events (SSE): curl -N '{api}/runs/{run_id}/events?client_id=cli'"
+        ))
+    );
+    println!("\n{}", style.bold("Timeline"));
+    let end = timeline::follow(&client, &api, &run_id, deadline, style).await?;
+    let evidence = settle(&client, &api, &run_id, &key, &end, deadline).await?;
+    report(&end, &evidence, args.timeout, style)
+}
+
+async fn create_run(client: &reqwest::Client, api: &str, body: CreateRun<'_>) -> Result<String> {
+    let url = format!("{api}/runs");
+    let response = client
+        .post(&url)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!(
+            "POST {url}: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(response
+        .json::<Created>()
+        .await
+        .with_context(|| format!("POST {url}: unexpected body"))?
+        .run_id)
+}
+
+/// Re-reads the proof until it holds, is violated, or time is up.
+async fn settle(
+    client: &reqwest::Client,
+    api: &str,
+    run_id: &str,
+    key: &str,
+    end: &RunEnd,
+    deadline: Instant,
+) -> Result<Evidence> {
+    let deadline = deadline.max(Instant::now() + PROOF_GRACE);
+    loop {
+        let evidence = Evidence::collect(client, api, run_id, key).await?;
+        let settled = !matches!(evidence.verdict(), Verdict::Pending(_));
+        if settled || *end != RunEnd::Completed || Instant::now() >= deadline {
+            return Ok(evidence);
+        }
+        tokio::time::sleep(PROOF_POLL).await;
+    }
+}
+
+/// Prints the proof; an error (exit status 1) unless it holds.
+fn report(end: &RunEnd, evidence: &Evidence, timeout: u64, style: Style) -> Result<()> {
+    println!("\n{}", style.bold("Proof"));
+    let (yes, no) = (style.ok("✔"), style.err("✘"));
+    match end {
+        RunEnd::Completed => println!("  {yes} run completed"),
+        RunEnd::DeadLettered(error) => println!("  {no} run dead-lettered: {error}"),
+        RunEnd::TimedOut => println!("  {no} run did not complete within {timeout}s"),
+    }
+    if let Some(status) = &evidence.run_status {
+        let mark = if status == "completed" { &yes } else { &no };
+        println!("  {mark} run status in the durable registry: {status}");
+    }
+    let rows = evidence.rows.len();
+    let mark = if rows == 1 { &yes } else { &no };
+    println!("  {mark} side-effect rows for this run: {rows}");
+    for row in &evidence.rows {
+        let claims = row
+            .attempts
+            .map(|n| format!(" claims={n}"))
+            .unwrap_or_default();
+        let artifact = row.artifact_path.as_deref().unwrap_or("-");
+        println!(
+            "      {} status={}{claims} artifact={artifact}",
+            row.effect_id, row.status
+        );
+    }
+    let tickets = evidence.tickets.len();
+    let mark = if tickets == 1 { &yes } else { &no };
+    println!("  {mark} ticket files for this business key: {tickets}");
+    for ticket in &evidence.tickets {
+        println!("      {} ({} bytes)", ticket.name, ticket.bytes);
+    }
+    match (end, evidence.verdict()) {
+        (RunEnd::Completed, Verdict::Holds) => {
+            println!("  {}", style.ok("exactly once: 1 row, 1 ticket"));
+            Ok(())
+        }
+        (_, Verdict::Violated(why)) => bail!("the exactly-once proof is VIOLATED: {why}"),
+        (RunEnd::Completed, Verdict::Pending(why)) => {
+            bail!("the proof did not hold in time: {why}")
+        }
+        (_, _) => bail!("the run did not complete; check `sidefx logs worker`"),
+    }
+}
+
+/// `--api`, else the API of the stack recorded in the data dir, else localhost:8000.
+fn api_url(flag: Option<&str>, dir: &DataDir) -> Result<String> {
+    let url = match flag {
+        Some(url) => url.to_owned(),
+        None => StackState::load(dir)?.map_or_else(|| DEFAULT_API.to_owned(), |s| s.api_url),
+    };
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_keys_are_fresh_and_well_formed() {
+        let (a, b) = (business_key(), business_key());
+        assert_ne!(a, b);
+        let parts: Vec<_> = a.split('-').collect();
+        assert_eq!(parts.len(), 3, "{a}");
+        assert_eq!(parts[0], "order");
+        assert!(parts[1].parse::<u64>().unwrap() > 1_600_000_000);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn requests_match_the_original_demos() {
+        let run = serde_json::to_value(Scenario::Run.request("k")).unwrap();
+        assert_eq!(
+            run,
+            serde_json::json!({"business_key":"k","amount":42.0,"fail_before_effect_n":1,"fail_mode":"none","max_attempts":5})
+        );
+        let crash = serde_json::to_value(Scenario::Crash.request("k")).unwrap();
+        assert_eq!(crash["fail_before_effect_n"], 0);
+        assert_eq!(crash["fail_mode"], "crash_after_effect_before_ack");
+    }
+
+    #[test]
+    fn the_api_url_comes_from_the_flag_then_the_state_then_the_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path()).unwrap();
+        assert_eq!(api_url(Some("http://h:1/"), &dir).unwrap(), "http://h:1");
+        assert_eq!(api_url(None, &dir).unwrap(), DEFAULT_API);
+    }
+}

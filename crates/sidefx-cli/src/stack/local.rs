@@ -1,0 +1,295 @@
+//! Local mode: the stack as three processes on this machine (no Docker). `up` checks the data
+//! dir and ports, finds the binaries, records the plan in the state file and hands over to the
+//! supervisor; `down` stops the recorded processes, supervisor first.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::Notify;
+
+use super::state::{LocalProcesses, StackState};
+use super::{DataDir, Mode, Service, supervisor};
+use crate::cli::{DownArgs, UpArgs};
+use crate::health;
+use crate::ui::{Spinner, Style};
+
+/// The supervisor stops three services, each with its own grace period: give it time for that.
+const SUPERVISOR_GRACE: Duration = Duration::from_secs(20);
+/// Grace for a service we stop by PID ourselves.
+const SERVICE_GRACE: Duration = Duration::from_secs(5);
+
+/// `sidefx up --local`.
+pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
+    refuse_if_running(dir, style)?;
+    let api_port = free_port(args.api_port, "--api-port")?;
+    let driftq_port = free_port(args.driftq_port, "--driftq-port")?;
+    if api_port == driftq_port {
+        bail!("--api-port and --driftq-port must differ (both are {api_port})");
+    }
+    let binaries = super::binaries::locate_binaries()?;
+    let state = StackState {
+        mode: Mode::Local,
+        api_url: format!("http://127.0.0.1:{api_port}"),
+        driftq_url: format!("http://127.0.0.1:{driftq_port}"),
+        api_port,
+        driftq_port,
+        compose_file: None,
+        local: Some(LocalProcesses {
+            binaries,
+            supervisor: None,
+            driftq: None,
+            api: None,
+            worker: None,
+            worker_restarts: 0,
+        }),
+    };
+    state.save(dir)?;
+    let timeout = Duration::from_secs(args.timeout);
+    if args.detached {
+        up_detached(dir, &state, timeout, style).await
+    } else {
+        up_foreground(dir, &state, timeout, style).await
+    }
+}
+
+/// Starts `sidefx supervise` in its own process group (so the terminal's Ctrl-C does not reach
+/// it) with its output in `supervisor.log`, and waits until the stack is healthy.
+async fn up_detached(
+    dir: &DataDir,
+    state: &StackState,
+    timeout: Duration,
+    style: Style,
+) -> Result<()> {
+    let log = super::launch::open_log(&dir.supervisor_log())?;
+    let exe = std::env::current_exe().context("cannot find the sidefx executable")?;
+    let mut child = std::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(dir.root())
+        .arg("supervise")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the supervisor")?;
+    let waited = health::wait_all(&super::health_checks(state), timeout, || {
+        match child.try_wait() {
+            Ok(Some(status)) => bail!("the supervisor exited ({status})"),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    if let Err(e) = waited {
+        stop_child(&mut child).await;
+        stop(dir, state).await?;
+        super::report::print_log_tails(dir, style);
+        return Err(e.context(format!(
+            "the local stack did not start (logs in {})",
+            dir.root().display()
+        )));
+    }
+    super::report::print_ready(dir, state, style);
+    Ok(())
+}
+
+/// Stops the supervisor we just started (it is our unreaped child, so its PID is still its own).
+async fn stop_child(child: &mut std::process::Child) {
+    let pid = i32::try_from(child.id()).map(nix::unistd::Pid::from_raw);
+    if let Ok(pid) = pid {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + SUPERVISOR_GRACE;
+    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs the supervisor in this process until Ctrl-C / SIGTERM.
+async fn up_foreground(
+    dir: &DataDir,
+    state: &StackState,
+    timeout: Duration,
+    style: Style,
+) -> Result<()> {
+    let stop_now = Arc::new(Notify::new());
+    let stop_signal = Arc::clone(&stop_now);
+    let shutdown = async move {
+        tokio::select! {
+            () = supervisor::termination_signal() => {}
+            () = stop_signal.notified() => {}
+        }
+    };
+    let supervisor = supervisor::run(dir.clone(), shutdown);
+    tokio::pin!(supervisor);
+    let checks = super::health_checks(state);
+    tokio::select! {
+        result = &mut supervisor => {
+            return result.context("the local stack stopped before it was healthy");
+        }
+        result = health::wait_all(&checks, timeout, || Ok(())) => {
+            if let Err(e) = result {
+                stop_now.notify_one();
+                let _ = supervisor.await;
+                super::report::print_log_tails(dir, style);
+                return Err(e.context("the local stack did not start"));
+            }
+        }
+    }
+    super::report::print_ready(dir, state, style);
+    println!(
+        "{}",
+        style.dim("Running in the foreground: Ctrl-C stops the stack.")
+    );
+    supervisor.await
+}
+
+/// `sidefx down` for a local stack.
+pub async fn down(
+    dir: &DataDir,
+    args: &DownArgs,
+    state: Option<&StackState>,
+    style: Style,
+) -> Result<()> {
+    if args.prune_images {
+        println!(
+            "{}",
+            style.dim("--prune-images: local mode builds no images, nothing to prune")
+        );
+    }
+    match state {
+        Some(state) => {
+            stop(dir, state).await?;
+            println!("{} Stack is down.", style.ok("✔"));
+        }
+        None => println!(
+            "No stack recorded in {} — nothing to stop.",
+            dir.root().display()
+        ),
+    }
+    if args.wipe {
+        wipe(dir, style)?;
+    }
+    Ok(())
+}
+
+/// Stops the supervisor (which stops its services in order and restarts nothing while it
+/// stops), then any recorded service still alive (e.g. after the supervisor was SIGKILLed).
+async fn stop(dir: &DataDir, state: &StackState) -> Result<()> {
+    let recorded = state
+        .local
+        .as_ref()
+        .context("the state file records no local processes")?;
+    let mut spinner = Spinner::start("stopping the local stack");
+    // The supervisor records itself, and restarts the worker, after `state` was read: use the
+    // newest record as well.
+    let newest = StackState::load(dir)?.and_then(|s| s.local);
+    spinner.tick("supervisor");
+    let supervisors = [
+        newest.as_ref().and_then(|n| n.supervisor.as_ref()),
+        recorded.supervisor.as_ref(),
+    ];
+    for supervisor in supervisors.into_iter().flatten() {
+        supervisor.terminate(SUPERVISOR_GRACE).await;
+    }
+    for service in [Service::Worker, Service::Api, Service::Driftq] {
+        spinner.tick(service.name());
+        let records = [
+            newest.as_ref().and_then(|n| n.service(service)),
+            recorded.service(service),
+        ];
+        for record in records.into_iter().flatten() {
+            record.terminate(SERVICE_GRACE).await;
+        }
+    }
+    spinner.finish();
+    StackState::remove(dir)
+}
+
+/// Deletes the WAL, the store and the artifacts of the data dir.
+pub fn wipe(dir: &DataDir, style: Style) -> Result<()> {
+    for target in dir.wipe_targets() {
+        match std::fs::remove_dir_all(&target) {
+            Ok(()) => println!("{} deleted {}", style.ok("✔"), target.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete {}", target.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Refuses when a stack recorded in the data dir still runs; forgets a stale record.
+fn refuse_if_running(dir: &DataDir, style: Style) -> Result<()> {
+    let Some(state) = StackState::load(dir)? else {
+        return Ok(());
+    };
+    let location = dir.root().display();
+    let Some(procs) = &state.local else {
+        bail!(
+            "a {:?} stack is recorded in {location}: stop it with `sidefx down`, or use another --data-dir",
+            state.mode
+        );
+    };
+    let alive = [
+        procs.supervisor.as_ref(),
+        procs.driftq.as_ref(),
+        procs.api.as_ref(),
+        procs.worker.as_ref(),
+    ];
+    if let Some(pid) = alive
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_ours())
+        .map(|p| p.pid)
+    {
+        bail!(
+            "a local stack is already running in {location} (pid {pid}, API {}): stop it with \
+             `sidefx down`, or start another one with a different --data-dir and ports",
+            state.api_url
+        );
+    }
+    println!(
+        "{}",
+        style.dim(&format!("forgetting a stale stack record in {location}"))
+    );
+    StackState::remove(dir)
+}
+
+/// `port`, checked free on 127.0.0.1; 0 picks a free one.
+fn free_port(port: u16, flag: &str) -> Result<u16> {
+    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(listener) => Ok(listener.local_addr()?.port()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {port} is already in use: stop what listens there, or choose another with \
+             {flag} (0 picks a free port)"
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot check port {port}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_refused_with_the_flag_to_change_it() {
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = free_port(port, "--api-port").unwrap_err().to_string();
+        assert!(
+            err.contains(&port.to_string()) && err.contains("--api-port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn port_zero_picks_a_free_port() {
+        let port = free_port(0, "--api-port").unwrap();
+        assert_ne!(port, 0);
+    }
+}

@@ -1,0 +1,223 @@
+//! The state file (`<data dir>/state.json`): how later commands find a running stack — its mode,
+//! ports, URLs and, in local mode, the PIDs of the supervisor and the services.
+//!
+//! Written atomically (temp file + rename) so a reader never sees half a file. After
+//! `sidefx up --local` has started the supervisor, only the supervisor writes it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{DataDir, Mode, Service};
+
+/// Everything later commands need to know about a stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackState {
+    /// Docker or local.
+    pub mode: Mode,
+    /// Base URL of the sidefx API, e.g. `http://127.0.0.1:8000`.
+    pub api_url: String,
+    /// Base URL of DriftQ, e.g. `http://127.0.0.1:8080`.
+    pub driftq_url: String,
+    /// Host port of the API.
+    pub api_port: u16,
+    /// Host port of DriftQ.
+    pub driftq_port: u16,
+    /// Docker mode: the compose file the stack was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose_file: Option<PathBuf>,
+    /// Local mode: the processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalProcesses>,
+}
+
+/// The processes of a local stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalProcesses {
+    /// The binaries the supervisor starts.
+    pub binaries: Binaries,
+    /// The supervisor (a detached `sidefx supervise`, or the foreground `sidefx up`).
+    #[serde(default)]
+    pub supervisor: Option<ProcessRecord>,
+    /// `driftq-local`, once started.
+    #[serde(default)]
+    pub driftq: Option<ProcessRecord>,
+    /// `sidefx-api`, once started.
+    #[serde(default)]
+    pub api: Option<ProcessRecord>,
+    /// `sidefx-worker`, once started (the PID changes on every restart).
+    #[serde(default)]
+    pub worker: Option<ProcessRecord>,
+    /// How often the supervisor has restarted the worker.
+    #[serde(default)]
+    pub worker_restarts: u32,
+}
+
+impl LocalProcesses {
+    /// The record of one service's process.
+    pub fn service(&self, service: Service) -> Option<&ProcessRecord> {
+        match service {
+            Service::Api => self.api.as_ref(),
+            Service::Worker => self.worker.as_ref(),
+            Service::Driftq => self.driftq.as_ref(),
+        }
+    }
+
+    /// Sets (or clears) the record of one service's process.
+    pub fn set_service(&mut self, service: Service, record: Option<ProcessRecord>) {
+        match service {
+            Service::Api => self.api = record,
+            Service::Worker => self.worker = record,
+            Service::Driftq => self.driftq = record,
+        }
+    }
+}
+
+/// Absolute paths of the three service binaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binaries {
+    /// `driftq-local`.
+    pub driftq: PathBuf,
+    /// `sidefx-api`.
+    pub api: PathBuf,
+    /// `sidefx-worker`.
+    pub worker: PathBuf,
+}
+
+impl Binaries {
+    /// The binary of one service.
+    pub fn of(&self, service: Service) -> &Path {
+        match service {
+            Service::Api => &self.api,
+            Service::Worker => &self.worker,
+            Service::Driftq => &self.driftq,
+        }
+    }
+}
+
+/// A process we started: its PID and the executable it runs. The executable is how we check,
+/// before sending a signal, that the PID still belongs to our process and was not reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    /// Process id.
+    pub pid: u32,
+    /// Absolute path of its executable.
+    pub program: PathBuf,
+}
+
+impl StackState {
+    /// Reads the state file; `None` when there is none.
+    pub fn load(dir: &DataDir) -> Result<Option<Self>> {
+        let path = dir.state_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let state = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a sidefx state file (delete it if no stack is running)",
+                path.display()
+            )
+        })?;
+        Ok(Some(state))
+    }
+
+    /// Writes the state file atomically, creating the data dir if needed.
+    pub fn save(&self, dir: &DataDir) -> Result<()> {
+        std::fs::create_dir_all(dir.root())
+            .with_context(|| format!("cannot create {}", dir.root().display()))?;
+        let path = dir.state_file();
+        let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
+        let json = serde_json::to_vec_pretty(self).context("cannot encode the state file")?;
+        std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Deletes the state file (no error if it is already gone).
+    pub fn remove(dir: &DataDir) -> Result<()> {
+        let path = dir.state_file();
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot delete {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StackState {
+        StackState {
+            mode: Mode::Local,
+            api_url: "http://127.0.0.1:8000".into(),
+            driftq_url: "http://127.0.0.1:8080".into(),
+            api_port: 8000,
+            driftq_port: 8080,
+            compose_file: None,
+            local: Some(LocalProcesses {
+                binaries: Binaries {
+                    driftq: "/bin/driftq-local".into(),
+                    api: "/bin/sidefx-api".into(),
+                    worker: "/bin/sidefx-worker".into(),
+                },
+                supervisor: Some(ProcessRecord {
+                    pid: 10,
+                    program: "/bin/sidefx".into(),
+                }),
+                driftq: None,
+                api: None,
+                worker: Some(ProcessRecord {
+                    pid: 12,
+                    program: "/bin/sidefx-worker".into(),
+                }),
+                worker_restarts: 2,
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(&tmp.path().join("nested")).unwrap();
+        assert_eq!(StackState::load(&dir).unwrap(), None);
+        let state = sample();
+        state.save(&dir).unwrap();
+        assert_eq!(StackState::load(&dir).unwrap(), Some(state));
+        // No temp file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        StackState::remove(&dir).unwrap();
+        StackState::remove(&dir).unwrap();
+        assert_eq!(StackState::load(&dir).unwrap(), None);
+    }
+
+    #[test]
+    fn mode_is_lowercase_and_docker_state_has_no_processes() {
+        let state = StackState {
+            mode: Mode::Docker,
+            local: None,
+            compose_file: Some("/p/docker-compose.yml".into()),
+            ..sample()
+        };
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["mode"], "docker");
+        assert!(json.get("local").is_none());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_with_its_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path()).unwrap();
+        std::fs::write(dir.state_file(), "{not json").unwrap();
+        let err = StackState::load(&dir).unwrap_err();
+        assert!(format!("{err:#}").contains("state.json"), "{err:#}");
+    }
+}

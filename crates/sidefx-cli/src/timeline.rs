@@ -1,0 +1,225 @@
+//! The live timeline of one run: reads `GET /runs/{id}/events` (SSE) and prints each event as
+//! it arrives, until the run completes or is dead-lettered. A dropped stream is reopened with
+//! the same `client_id`, so the API's consumer group resumes where it stopped.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::sse::SseParser;
+use crate::ui::Style;
+
+/// The fields shown after the event type, in this order, when present.
+const DETAIL_FIELDS: [&str; 10] = [
+    "attempt",
+    "next_attempt",
+    "max_attempts",
+    "reason",
+    "error",
+    "backoff_s",
+    "business_key",
+    "amount",
+    "artifact_path",
+    "note",
+];
+
+/// How a followed run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// `run.completed` arrived.
+    Completed,
+    /// `run.dlq` arrived, with its error.
+    DeadLettered(String),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// An event as the timeline shows it. The CLI reads only the type and prints the other fields
+/// generically, so it keeps working when the worker gains new event types or fields.
+#[derive(Debug, Deserialize)]
+struct TimelineEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(flatten)]
+    fields: Map<String, Value>,
+}
+
+/// Prints the run's events until it ends or `deadline` passes.
+pub async fn follow(
+    client: &reqwest::Client,
+    api: &str,
+    run_id: &str,
+    deadline: Instant,
+    style: Style,
+) -> Result<RunEnd> {
+    let url = format!("{api}/runs/{run_id}/events?client_id=cli");
+    let started = Instant::now();
+    loop {
+        let interrupted = match stream_once(client, &url, started, deadline, style).await {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) => "the server closed the stream".to_owned(),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            return Ok(RunEnd::TimedOut);
+        }
+        println!(
+            "{}",
+            style.dim(&format!(
+                "          (event stream interrupted: {interrupted}; reconnecting)"
+            ))
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// One connection: `Some(end)` when the run ended or the deadline passed, `None` when the
+/// stream ended first.
+async fn stream_once(
+    client: &reqwest::Client,
+    url: &str,
+    started: Instant,
+    deadline: Instant,
+    style: Style,
+) -> Result<Option<RunEnd>> {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    let request = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .send();
+    let Ok(response) = tokio::time::timeout_at(deadline, request).await else {
+        return Ok(Some(RunEnd::TimedOut));
+    };
+    let response = response.with_context(|| format!("GET {url}"))?;
+    if response.status().is_client_error() {
+        let status = response.status();
+        bail!(
+            "GET {url}: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    let mut response = response.error_for_status()?;
+    let mut parser = SseParser::default();
+    loop {
+        let Ok(chunk) = tokio::time::timeout_at(deadline, response.chunk()).await else {
+            return Ok(Some(RunEnd::TimedOut));
+        };
+        let Some(chunk) = chunk.context("reading the event stream")? else {
+            return Ok(None);
+        };
+        for event in parser.push(&chunk) {
+            if let Some(end) = show(&event.data, started, style) {
+                return Ok(Some(end));
+            }
+        }
+    }
+}
+
+/// Prints one event line; returns how the run ended if this event ends it.
+fn show(data: &str, started: Instant, style: Style) -> Option<RunEnd> {
+    let elapsed = started.elapsed().as_secs_f64();
+    let Ok(event) = serde_json::from_str::<TimelineEvent>(data) else {
+        println!("  {elapsed:>6.2}s  {}", style.dim(data));
+        return None;
+    };
+    let details = details(&event.fields);
+    if details.is_empty() {
+        println!(
+            "  {elapsed:>6.2}s  {}",
+            paint(&event.kind, &event.kind, style)
+        );
+    } else {
+        let padded = format!("{:<24}", event.kind);
+        println!(
+            "  {elapsed:>6.2}s  {}  {}",
+            paint(&event.kind, &padded, style),
+            style.dim(&details)
+        );
+    }
+    match event.kind.as_str() {
+        "run.completed" => Some(RunEnd::Completed),
+        "run.dlq" => Some(RunEnd::DeadLettered(text(event.fields.get("error")))),
+        _ => None,
+    }
+}
+
+/// `text` (the type, maybe padded) coloured by what the event type means for the run.
+fn paint(kind: &str, text: &str, style: Style) -> String {
+    let padded = text;
+    if kind.starts_with("chaos.") || kind == "run.dlq" {
+        style.err(padded)
+    } else if kind.ends_with(".failed") {
+        style.warn(padded)
+    } else if matches!(
+        kind,
+        "side_effect.done" | "step.completed" | "run.completed"
+    ) {
+        style.ok(padded)
+    } else if kind.starts_with("retry.")
+        || kind.starts_with("side_effect.") && kind != "side_effect.executing"
+    {
+        style.accent(padded)
+    } else {
+        padded.to_owned()
+    }
+}
+
+/// `key=value` for the interesting fields present in the event.
+fn details(fields: &Map<String, Value>) -> String {
+    DETAIL_FIELDS
+        .iter()
+        .filter_map(|key| {
+            fields
+                .get(*key)
+                .map(|value| format!("{key}={}", text(Some(value))))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_events_end_the_run() {
+        let now = Instant::now();
+        let style = Style::plain();
+        assert_eq!(
+            show(r#"{"type":"run.completed","run_id":"r"}"#, now, style),
+            Some(RunEnd::Completed)
+        );
+        assert_eq!(
+            show(
+                r#"{"type":"run.dlq","run_id":"r","error":"boom"}"#,
+                now,
+                style
+            ),
+            Some(RunEnd::DeadLettered("boom".into()))
+        );
+        assert_eq!(
+            show(r#"{"type":"sse.connected","run_id":"r"}"#, now, style),
+            None
+        );
+        assert_eq!(show("not json", now, style), None);
+    }
+
+    #[test]
+    fn details_show_known_fields_in_order() {
+        let event: TimelineEvent = serde_json::from_str(
+            r#"{"type":"step.failed","ts":1,"run_id":"r","reason":"x","attempt":0}"#,
+        )
+        .unwrap();
+        assert_eq!(details(&event.fields), "attempt=0 reason=x");
+    }
+}

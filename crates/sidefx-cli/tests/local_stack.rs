@@ -1,0 +1,218 @@
+//! `sidefx` end to end with the real binaries: a local stack on free ports in a temp data dir,
+//! the retry and crash demos with their exactly-once proof, and `down`. The service binaries
+//! must exist next to `sidefx` (`cargo build --workspace --bins`, which `make test` runs first).
+//! Every stack is stopped by a drop guard, also when an assertion fails.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+const SIDEFX: &str = env!("CARGO_BIN_EXE_sidefx");
+
+/// A data dir for one stack; `down` runs when it is dropped.
+struct Stack {
+    dir: TempDir,
+}
+
+impl Stack {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn sidefx(&self, args: &[&str]) -> Output {
+        Command::new(SIDEFX)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sidefx")
+    }
+
+    fn state(&self) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.path().join("state.json")).ok()?;
+        Some(serde_json::from_str(&text).expect("state.json is JSON"))
+    }
+
+    /// PIDs of the supervisor and the three services, from the state file.
+    fn pids(&self) -> Vec<i32> {
+        let state = self.state().expect("a state file");
+        ["supervisor", "driftq", "api", "worker"]
+            .iter()
+            .map(|name| state["local"][name]["pid"].as_i64().expect("a pid") as i32)
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.state().is_some() {
+            let _ = self.sidefx(&["down"]);
+        }
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn require_service_binaries() {
+    for name in ["driftq-local", "sidefx-api", "sidefx-worker"] {
+        let path: PathBuf = Path::new(SIDEFX).with_file_name(name);
+        assert!(
+            path.is_file(),
+            "{} is missing: run `cargo build --workspace --bins` before these tests (`make test` does)",
+            path.display()
+        );
+    }
+}
+
+fn gone(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_err()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn local_stack_runs_both_demos_and_stops() {
+    require_service_binaries();
+    let stack = Stack::new();
+
+    let up = stack.sidefx(&[
+        "up",
+        "--local",
+        "--detached",
+        "--api-port",
+        "0",
+        "--driftq-port",
+        "0",
+    ]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(
+        String::from_utf8_lossy(&up.stdout).contains("/docs"),
+        "{}",
+        text(&up)
+    );
+    let pids = stack.pids();
+    assert!(pids.iter().all(|pid| !gone(*pid)), "{pids:?}");
+
+    let again = stack.sidefx(&[
+        "up",
+        "--local",
+        "--detached",
+        "--api-port",
+        "0",
+        "--driftq-port",
+        "0",
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already running"),
+        "{}",
+        text(&again)
+    );
+
+    for scenario in ["run", "crash"] {
+        let demo = stack.sidefx(&["demo", scenario, "--timeout", "60"]);
+        assert!(demo.status.success(), "demo {scenario}: {}", text(&demo));
+        let out = String::from_utf8_lossy(&demo.stdout);
+        assert!(
+            out.contains("exactly once: 1 row, 1 ticket"),
+            "demo {scenario}: {}",
+            text(&demo)
+        );
+        assert!(
+            out.contains("run.completed"),
+            "demo {scenario}: {}",
+            text(&demo)
+        );
+    }
+    // The crash demo really crashed the worker, and the supervisor restarted it.
+    let worker_log = std::fs::read_to_string(stack.dir.path().join("worker.log")).unwrap();
+    assert!(worker_log.contains("exit code 137"), "{worker_log}");
+
+    let down = stack.sidefx(&["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(stack.state().is_none(), "down removes the state file");
+    wait_until("every process to exit", Duration::from_secs(10), || {
+        pids.iter().all(|pid| gone(*pid))
+    });
+}
+
+#[test]
+fn up_refuses_a_port_in_use() {
+    let stack = Stack::new();
+    let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let up = stack.sidefx(&[
+        "up",
+        "--local",
+        "--detached",
+        "--api-port",
+        &port,
+        "--driftq-port",
+        "0",
+    ]);
+    assert!(!up.status.success());
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert!(
+        stderr.contains(&format!("port {port} is already in use")),
+        "{}",
+        text(&up)
+    );
+    assert!(
+        stack.state().is_none(),
+        "nothing is recorded for a stack that did not start"
+    );
+}
+
+#[test]
+fn wipe_without_a_terminal_needs_yes() {
+    let stack = Stack::new();
+    let down = stack.sidefx(&["down", "--wipe"]);
+    assert!(!down.status.success());
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("--yes"),
+        "{}",
+        text(&down)
+    );
+    let down = stack.sidefx(&["down", "--wipe", "--yes"]);
+    assert!(down.status.success(), "{}", text(&down));
+}
+
+#[test]
+fn a_demo_without_an_api_says_how_to_start_one() {
+    let stack = Stack::new();
+    let unused = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = format!("http://127.0.0.1:{unused}");
+    let demo = stack.sidefx(&["demo", "run", "--api", &api, "--timeout", "5"]);
+    assert!(!demo.status.success());
+    assert!(
+        String::from_utf8_lossy(&demo.stderr).contains("sidefx up"),
+        "{}",
+        text(&demo)
+    );
+}
