@@ -1,1 +1,145 @@
-//! sidefx-worker (under construction)
+//! The sidefx worker: consumes `run.command`s from DriftQ and performs each side effect
+//! exactly once, through crashes, redeliveries, retries and re-sent requests.
+//!
+//! Start reading at [`step`] (the exactly-once state machine), then [`consume_loop`] (how
+//! acks are ordered) and [`effect`] (where your own side effect goes).
+
+pub mod ack_tracker;
+pub mod acker;
+pub mod chaos;
+pub mod config;
+pub mod consume_loop;
+pub mod dlq_archive;
+pub mod effect;
+pub mod failure;
+pub mod local_claims;
+pub mod outcome;
+pub mod retry_outbox;
+pub mod retry_policy;
+pub mod run_events;
+pub mod step;
+pub mod subscription;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftq_client::{Client, ConsumeRequest};
+use sidefx_core::topics::{DLQ_ARCHIVE_GROUP, partitions_for};
+use sidefx_core::{
+    Artifacts, COMMANDS_TOPIC, DLQ_TOPIC, PublishError, Publisher, Store, StoreError,
+};
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+pub use config::WorkerConfig;
+pub use outcome::StepOutcome;
+
+use crate::local_claims::LocalClaims;
+use crate::retry_policy::RetryPolicy;
+use crate::step::StepContext;
+use crate::subscription::Subscription;
+
+/// Why the worker could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The SQLite store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    /// The DriftQ URL is unusable.
+    #[error("driftq client: {0}")]
+    Client(#[from] driftq_client::Error),
+    /// A background task (retry outbox, DLQ archiver) panicked.
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs the worker until `shutdown` completes: then it stops taking messages, finishes the
+/// steps in hand (and their acks) and returns `Ok(())`.
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+
+    let store = Store::open(&config.store.db_path).await?;
+    let client = Client::new(&config.driftq.driftq_http_url)?;
+    let publisher = Publisher::new(client.clone());
+    if !ensure_topics(&publisher, stop.clone()).await {
+        return Ok(());
+    }
+    info!(owner = %config.driftq_owner, group = %config.worker_group, lease_ms = config.lease_ms,
+        concurrency = config.concurrency, "worker started");
+
+    let ctx = StepContext {
+        store: store.clone(),
+        artifacts: Artifacts::new(config.store.artifacts_dir.clone()),
+        publisher: publisher.clone(),
+        owner: config.driftq_owner.clone(),
+        lease: config.lease(),
+        retry_policy: RetryPolicy::new(
+            Duration::from_millis(config.retry_base_ms),
+            Duration::from_millis(config.retry_max_ms),
+        ),
+        local_claims: LocalClaims::new(),
+        retry_wakeup: Arc::new(Notify::new()),
+    };
+    let outbox = tokio::spawn(retry_outbox::run(
+        store.clone(),
+        publisher,
+        Arc::clone(&ctx.retry_wakeup),
+        stop.clone(),
+    ));
+    let archiver = tokio::spawn(dlq_archive::run(
+        store,
+        client.clone(),
+        subscribe(&client, &config, DLQ_TOPIC, DLQ_ARCHIVE_GROUP),
+        stop.clone(),
+    ));
+    let commands = subscribe(&client, &config, COMMANDS_TOPIC, &config.worker_group);
+    consume_loop::run(ctx, commands, config.concurrency as usize, stop).await;
+    outbox.await?;
+    archiver.await?;
+    info!("worker stopped");
+    Ok(())
+}
+
+/// A subscription to `topic` as this process's owner, with the configured lease.
+fn subscribe(client: &Client, config: &WorkerConfig, topic: &str, group: &str) -> Subscription {
+    let request =
+        ConsumeRequest::new(topic, group, config.driftq_owner.as_str()).lease(config.lease());
+    Subscription::new(client.clone(), request, partitions_for(topic))
+}
+
+/// Creates the commands and DLQ topics, retrying while the broker is not up yet (a worker
+/// often starts before DriftQ does). Returns `false` if shutdown came first.
+async fn ensure_topics(publisher: &Publisher, mut stop: watch::Receiver<bool>) -> bool {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let result: Result<(), PublishError> = async {
+            publisher.ensure_topic(COMMANDS_TOPIC).await?;
+            publisher.ensure_topic(DLQ_TOPIC).await
+        }
+        .await;
+        match result {
+            Ok(()) => return true,
+            Err(err) => {
+                warn!(
+                    error = %err,
+                    retry_in_ms = wait.as_millis(),
+                    "cannot create topics yet; retrying",
+                )
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return false,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,135 @@
+//! The worker's one typed configuration, read once from flags and environment variables.
+//! Doc comments on the fields are the `--help` text.
+
+use std::time::Duration;
+
+use clap::Parser;
+use sidefx_core::config::{DriftqArgs, StoreArgs, TelemetryArgs};
+
+/// DriftQ only accepts consume leases of 250 ms ..= 10 min for messages that carry an
+/// idempotency key (PROTOCOL Q9), and every sidefx command carries one. Outside that range
+/// the broker silently never delivers them and the partition stalls, so we refuse to start.
+const LEASE_MS_RANGE: std::ops::RangeInclusive<u64> = 250..=600_000;
+
+/// Configuration of `sidefx-worker`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "sidefx-worker",
+    version,
+    about = "Consumes sidefx commands and performs each side effect exactly once"
+)]
+pub struct WorkerConfig {
+    /// Where DriftQ is.
+    #[command(flatten)]
+    pub driftq: DriftqArgs,
+
+    /// Where the SQLite store and the artifacts (tickets) live.
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Log level and format.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+
+    /// DriftQ consumer group. All workers of one deployment share it, so each command is
+    /// delivered to one of them at a time.
+    #[arg(long, env = "WORKER_GROUP", default_value = "sidefx-worker")]
+    pub worker_group: String,
+
+    /// Owner name of this process, for DriftQ leases and for side-effect claims. Must be
+    /// unique per process: two processes with one name would accept each other's acks and
+    /// take over each other's live claims. Default: sidefx-worker-<hostname>-<pid>-<4 random hex>.
+    #[arg(long, env = "DRIFTQ_OWNER", default_value_t = default_owner(), hide_default_value = true)]
+    pub driftq_owner: String,
+
+    /// Lease in milliseconds, used both for DriftQ deliveries (redelivered to another worker
+    /// when not acked in time) and for side-effect claims (taken over when expired).
+    /// Must be 250..=600000: DriftQ never delivers keyed commands with other leases.
+    #[arg(long, env = "WORKER_LEASE_MS", default_value_t = 5000, value_parser = parse_lease_ms)]
+    pub lease_ms: u64,
+
+    /// How many commands this process handles at once. DriftQ allows 2 unacked messages per
+    /// partition and group, so more than 2 x the partition count buys nothing.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+
+    /// Backoff before the first retry of a failed step, in milliseconds; it doubles per attempt.
+    #[arg(long, env = "WORKER_RETRY_BASE_MS", default_value_t = 1000)]
+    pub retry_base_ms: u64,
+
+    /// Upper bound of the retry backoff, in milliseconds.
+    #[arg(long, env = "WORKER_RETRY_MAX_MS", default_value_t = 10_000)]
+    pub retry_max_ms: u64,
+}
+
+impl WorkerConfig {
+    /// The lease as a duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}
+
+fn parse_lease_ms(raw: &str) -> Result<u64, String> {
+    let ms: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number of milliseconds: {e}"))?;
+    if LEASE_MS_RANGE.contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "{ms} ms is outside 250..=600000: DriftQ never delivers commands (they carry \
+             idempotency keys) to consumers with such a lease, and the partition would stall"
+        ))
+    }
+}
+
+/// `sidefx-worker-<hostname>-<pid>-<4 random hex>`: readable in logs, and unique even for
+/// two processes that a supervisor restarts with the same pid in a fresh container.
+fn default_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let suffix: u16 = rand::random();
+    format!("sidefx-worker-{host}-{}-{suffix:04x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<WorkerConfig, clap::Error> {
+        WorkerConfig::try_parse_from(std::iter::once("sidefx-worker").chain(extra.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let c = parse(&[]).expect("defaults parse");
+        assert_eq!(c.worker_group, "sidefx-worker");
+        assert_eq!(c.lease_ms, 5000);
+        assert_eq!(c.concurrency, 16);
+        assert!(c.driftq_owner.starts_with("sidefx-worker-"));
+    }
+
+    #[test]
+    fn lease_outside_keyed_message_bounds_is_rejected() {
+        for bad in ["100", "249", "600001", "abc"] {
+            let err = parse(&["--lease-ms", bad]).expect_err(bad).to_string();
+            assert!(err.contains("lease"), "{err}");
+        }
+        assert_eq!(parse(&["--lease-ms", "250"]).expect("250").lease_ms, 250);
+        assert_eq!(
+            parse(&["--lease-ms", "600000"]).expect("max").lease_ms,
+            600_000
+        );
+    }
+
+    #[test]
+    fn concurrency_must_be_positive() {
+        assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+}

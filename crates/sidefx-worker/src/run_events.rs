@@ -1,0 +1,146 @@
+//! Builders for the events the step emits, one per event type, filled from the command.
+//! Keeping them here keeps the step itself a readable sequence of decisions.
+
+use std::time::Duration;
+
+use sidefx_core::{EffectId, Event, RunCommand, SkipReason, now_ms};
+
+/// `step.started`: a worker picked up attempt `cmd.attempt`.
+pub fn step_started(cmd: &RunCommand) -> Event {
+    Event::StepStarted {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        attempt: cmd.attempt,
+    }
+}
+
+/// `step.failed`: the attempt failed before the side effect.
+pub fn step_failed(cmd: &RunCommand, reason: &str) -> Event {
+    Event::StepFailed {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        attempt: cmd.attempt,
+        reason: reason.to_owned(),
+    }
+}
+
+/// `side_effect.skipped`: the effect is not performed again, for `reason`.
+pub fn effect_skipped(cmd: &RunCommand, reason: SkipReason) -> Event {
+    Event::SideEffectSkipped {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        business_key: cmd.business_key.clone(),
+        effect_id: cmd.effect_id(),
+        reason,
+    }
+}
+
+/// `side_effect.healed`: an `in_progress` row was finished because its artifact exists.
+pub fn effect_healed(cmd: &RunCommand) -> Event {
+    Event::SideEffectHealed {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        effect_id: cmd.effect_id(),
+    }
+}
+
+/// `side_effect.taken_over`: the expired claim of `previous_owner` is ours now.
+pub fn effect_taken_over(cmd: &RunCommand, previous_owner: &str) -> Event {
+    Event::SideEffectTakenOver {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        effect_id: cmd.effect_id(),
+        previous_owner: previous_owner.to_owned(),
+    }
+}
+
+/// `side_effect.executing`: the claim is held, the effect is about to run.
+pub fn effect_executing(cmd: &RunCommand) -> Event {
+    Event::SideEffectExecuting {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        business_key: cmd.business_key.clone(),
+        effect_id: cmd.effect_id(),
+        amount: cmd.amount,
+    }
+}
+
+/// `side_effect.done`: the effect happened and is recorded as done.
+pub fn effect_done(cmd: &RunCommand, effect_id: &EffectId, artifact_path: &str) -> Event {
+    Event::SideEffectDone {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        business_key: cmd.business_key.clone(),
+        effect_id: effect_id.clone(),
+        artifact_path: artifact_path.to_owned(),
+    }
+}
+
+/// `chaos.crash_now`: the original's announcement before the deliberate crash.
+pub fn chaos_crash_now(cmd: &RunCommand) -> Event {
+    Event::ChaosCrashNow {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        note: "crashing worker on purpose after side effect, before ack".to_owned(),
+    }
+}
+
+/// `step.completed`.
+pub fn step_completed(cmd: &RunCommand) -> Event {
+    Event::StepCompleted {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        attempt: cmd.attempt,
+    }
+}
+
+/// `run.completed`.
+pub fn run_completed(cmd: &RunCommand) -> Event {
+    Event::RunCompleted {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+    }
+}
+
+/// `retry.considered`, with the backoff that is really applied (zero when dead-lettering).
+pub fn retry_considered(cmd: &RunCommand, error: &str, backoff: Duration) -> Event {
+    Event::RetryConsidered {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        attempt: cmd.attempt,
+        next_attempt: cmd.attempt.saturating_add(1),
+        max_attempts: cmd.max_attempts,
+        error: error.to_owned(),
+        // Two decimals, like the original.
+        backoff_s: (backoff.as_secs_f64() * 100.0).round() / 100.0,
+    }
+}
+
+/// `retry.scheduled` for the retry command `next`.
+pub fn retry_scheduled(next: &RunCommand) -> Event {
+    Event::RetryScheduled {
+        ts: now_ms(),
+        run_id: next.run_id.clone(),
+        step_id: next.step_id.clone(),
+        attempt: next.attempt,
+    }
+}
+
+/// `run.dlq`: the run exhausted its attempts.
+pub fn run_dead_lettered(cmd: &RunCommand, error: &str) -> Event {
+    Event::RunDlq {
+        ts: now_ms(),
+        run_id: cmd.run_id.clone(),
+        step_id: cmd.step_id.clone(),
+        error: error.to_owned(),
+    }
+}

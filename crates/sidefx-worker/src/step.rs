@@ -1,0 +1,306 @@
+//! The exactly-once step: one command in, one [`StepOutcome`] out. This is the heart of the
+//! pattern; read it next to the state table in DESIGN.md. The step never acks: the consume
+//! loop does, and only for outcomes that say so.
+//!
+//! Every write after the claim is fenced on this worker's owner name, and every publish uses
+//! an idempotency key, so running the whole step again (after a crash, a lost ack or a
+//! failed publish) is always safe: that is what lets the loop answer *any* error with
+//! "don't ack, let DriftQ redeliver".
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftq_client::Message;
+use sidefx_core::{
+    ArtifactError, Artifacts, Claim, Command, EffectId, EffectRow, Event, MarkDone, NewClaim,
+    PublishError, Publisher, RunCommand, RunStatus, SkipReason, Store, StoreError, now_ms,
+};
+use tokio::sync::Notify;
+use tracing::{info, instrument, warn};
+
+use crate::chaos::{self, CrashPoint};
+use crate::local_claims::LocalClaims;
+use crate::outcome::StepOutcome;
+use crate::retry_policy::RetryPolicy;
+use crate::{effect, failure, run_events};
+
+/// Why the demo's forced failure fails (the `step.failed` reason, as in the original).
+const FORCED_FAILURE_REASON: &str = "forced_failure_before_side_effect";
+
+/// Everything a step needs; cheap to clone (handles only).
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    /// Claims, runs and the retry outbox.
+    pub store: Store,
+    /// Where the effect writes its tickets.
+    pub artifacts: Artifacts,
+    /// Events, retries and dead letters go out through this.
+    pub publisher: Publisher,
+    /// This process's owner name, for claims (the same name as its DriftQ consumer).
+    pub owner: String,
+    /// How long a claim stays ours without being finished.
+    pub lease: Duration,
+    /// Backoff between attempts.
+    pub retry_policy: RetryPolicy,
+    /// Effects some task of this process is handling right now.
+    pub local_claims: LocalClaims,
+    /// Wakes the retry publisher when a retry is scheduled, so short backoffs are honoured.
+    pub retry_wakeup: Arc<Notify>,
+}
+
+impl StepContext {
+    /// Publishes `event` to its run's topic. A failure fails the step (no ack): events are
+    /// keyed, so the redelivered step re-emits them and the broker drops the duplicates.
+    pub(crate) async fn emit(&self, event: Event) -> Result<(), PublishError> {
+        tracing::debug!(event = event.kind(), "emit");
+        let mut tries = 0u32;
+        loop {
+            match self.publisher.event(&event).await {
+                // Two workers handling one command at once publish the same keyed event at
+                // the same moment; the broker refuses the second while the first is being
+                // stored. Waiting a moment turns that into the usual silent dedupe.
+                Err(err) if is_same_key_in_flight(&err) && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20) * tries).await;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// True for DriftQ's 400 `idempotency: key already in-flight` (a concurrent produce with the
+/// same key). Work-around: `PublishError` / `driftq_client::Error` have no helper for it.
+fn is_same_key_in_flight(err: &PublishError) -> bool {
+    matches!(err.driftq_error(), Some(driftq_client::Error::InvalidArgument { message })
+        if message.contains("key already in-flight"))
+}
+
+/// A step that could not finish. The command is not acked and DriftQ redelivers it.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The store failed (claim, mark done, run status, outbox).
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// An event, DLQ record or retry could not be published.
+    #[error("publish: {0}")]
+    Publish(#[from] PublishError),
+    /// The side effect failed.
+    #[error("side effect: {0}")]
+    Effect(#[from] ArtifactError),
+    /// The retry command could not be serialized for the outbox.
+    #[error("encoding the retry command: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Decodes a delivered message and runs the step on it.
+///
+/// An undecodable message is acked with an error log rather than dead-lettered: a DLQ record
+/// needs the run, step and business key, which such a message does not give us, and left
+/// unacked it would be redelivered forever while holding one of its partition's two
+/// in-flight slots. The raw message stays in the commands topic's log for inspection.
+pub async fn handle_message(ctx: &StepContext, msg: &Message) -> Result<StepOutcome, StepError> {
+    match serde_json::from_str::<Command>(&msg.value) {
+        Ok(Command::Run(cmd)) => run_step(ctx, &cmd).await,
+        Err(err) => {
+            tracing::error!(
+                partition = msg.partition,
+                offset = msg.offset,
+                error = %err,
+                value = %msg.value,
+                "undecodable command: acking it without running (it can never succeed)",
+            );
+            Ok(StepOutcome::Undecodable {
+                error: err.to_string(),
+            })
+        }
+    }
+}
+
+/// Runs one attempt of a command: the state machine of DESIGN.md, every row.
+#[instrument(
+    name = "step",
+    skip_all,
+    fields(run_id = %cmd.run_id, effect_id = %cmd.effect_id(), attempt = cmd.attempt)
+)]
+pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome, StepError> {
+    let attempts = cmd.attempt.saturating_add(1);
+    ctx.store
+        .update_run(&cmd.run_id, RunStatus::Running, attempts)
+        .await?;
+    ctx.emit(run_events::step_started(cmd)).await?;
+
+    // Demo switch: a transient failure *before* the side effect, e.g. a validation call that
+    // timed out. Retrying it is safe because nothing happened yet.
+    if cmd.attempt < cmd.fail_before_effect_n {
+        ctx.emit(run_events::step_failed(cmd, FORCED_FAILURE_REASON))
+            .await?;
+        return failure::after_failed_attempt(ctx, cmd, "forced failure before side effect").await;
+    }
+
+    let outcome = exactly_once_effect(ctx, cmd).await?;
+    if matches!(
+        outcome,
+        StepOutcome::Done | StepOutcome::AlreadyDone | StepOutcome::Healed | StepOutcome::TakenOver
+    ) {
+        ctx.emit(run_events::step_completed(cmd)).await?;
+        ctx.emit(run_events::run_completed(cmd)).await?;
+        ctx.store
+            .update_run(&cmd.run_id, RunStatus::Completed, attempts)
+            .await?;
+    }
+    info!(outcome = outcome.name(), "step finished");
+    Ok(outcome)
+}
+
+/// Decides, through the store's claim, whether this step performs the effect.
+async fn exactly_once_effect(
+    ctx: &StepContext,
+    cmd: &RunCommand,
+) -> Result<StepOutcome, StepError> {
+    let effect_id = cmd.effect_id();
+    // The store cannot tell two tasks of this process apart (same owner name), so this
+    // process-local guard makes sure at most one of them holds the claim.
+    let Some(_local) = ctx.local_claims.try_enter(&effect_id) else {
+        info!(
+            decision = "busy_here",
+            "claim decided: another task of this process holds the effect; leaving for redelivery"
+        );
+        return Ok(StepOutcome::LeaveForRedelivery);
+    };
+    // The claim: INSERT ... ON CONFLICT DO NOTHING, so exactly one contender per effect id
+    // gets `Acquired`; everyone else gets the existing row to decide on.
+    let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.lease)?;
+    match ctx.store.claim(claim).await? {
+        Claim::Acquired => {
+            info!(
+                decision = "acquired",
+                owner = %ctx.owner,
+                "claim decided: new claim, executing the effect",
+            );
+            execute(ctx, cmd, &effect_id, Claimed::Fresh).await
+        }
+        Claim::AlreadyDone(_) => {
+            info!(
+                decision = "already_done",
+                "claim decided: effect already done; skipping it"
+            );
+            ctx.emit(run_events::effect_skipped(cmd, SkipReason::AlreadyDone))
+                .await?;
+            Ok(StepOutcome::AlreadyDone)
+        }
+        Claim::InProgress(row) => resolve_in_progress(ctx, cmd, &effect_id, &row).await,
+    }
+}
+
+/// The row is `in_progress`: someone claimed the effect and did not finish. Heal, take over,
+/// or leave it alone, in that order of preference.
+async fn resolve_in_progress(
+    ctx: &StepContext,
+    cmd: &RunCommand,
+    effect_id: &EffectId,
+    row: &EffectRow,
+) -> Result<StepOutcome, StepError> {
+    // The artifact proves the effect happened (its owner died before mark-done): record it
+    // instead of doing it again. Not fenced on purpose: whoever owns the claim, it is done.
+    if ctx.artifacts.ticket_exists(&cmd.business_key).await? {
+        let path = ctx.artifacts.ticket_path(&cmd.business_key);
+        ctx.store.heal(effect_id, &path.to_string_lossy()).await?;
+        info!(
+            decision = "healed",
+            previous_owner = ?row.owner,
+            path = %path.display(),
+            "claim decided: artifact present; marked done without repeating the effect",
+        );
+        ctx.emit(run_events::effect_healed(cmd)).await?;
+        return Ok(StepOutcome::Healed);
+    }
+    let previous = row.owner.clone().unwrap_or_default();
+    if !row.lease_expired(now_ms()) && previous != ctx.owner {
+        info!(decision = "live_claim", owner = %previous, lease_expires_ms = ?row.lease_expires_ms,
+            "claim decided: another owner holds a live claim; leaving for redelivery");
+        ctx.emit(run_events::effect_skipped(
+            cmd,
+            SkipReason::AlreadyInProgress,
+        ))
+        .await?;
+        return Ok(StepOutcome::LeaveForRedelivery);
+    }
+    // Expired (its owner crashed or stalled), or our own claim from an attempt of this
+    // process that failed after claiming. Fenced: only one contender wins the takeover.
+    if !ctx
+        .store
+        .take_over(effect_id, &previous, &ctx.owner, ctx.lease)
+        .await?
+    {
+        info!(
+            decision = "takeover_lost",
+            previous_owner = %previous,
+            "claim decided: someone else moved the claim first; leaving for redelivery",
+        );
+        return Ok(StepOutcome::LeaveForRedelivery);
+    }
+    info!(
+        decision = "taken_over",
+        previous_owner = %previous,
+        "claim decided: expired claim taken over, executing the effect",
+    );
+    ctx.emit(run_events::effect_taken_over(cmd, &previous))
+        .await?;
+    execute(ctx, cmd, effect_id, Claimed::TakenOver).await
+}
+
+/// How this step came to hold the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claimed {
+    /// `claim` inserted the row: the first time anyone touches this effect.
+    Fresh,
+    /// `take_over` moved an expired claim to us.
+    TakenOver,
+}
+
+/// Holds the claim: performs the effect, marks it done (fenced), reports it.
+async fn execute(
+    ctx: &StepContext,
+    cmd: &RunCommand,
+    effect_id: &EffectId,
+    claimed: Claimed,
+) -> Result<StepOutcome, StepError> {
+    // Chaos crashes only on a fresh claim: a fresh claim happens once per effect, so the
+    // restarted worker (which heals, takes over or skips) never crashes again.
+    let crash_here = |point: CrashPoint| {
+        if claimed == Claimed::Fresh && point.armed(&cmd.fail_mode) {
+            chaos::crash_now(point);
+        }
+    };
+    ctx.emit(run_events::effect_executing(cmd)).await?;
+    crash_here(CrashPoint::AfterClaimBeforeEffect);
+
+    let path = effect::perform(&ctx.artifacts, cmd, effect_id).await?;
+    let path = path.to_string_lossy().into_owned();
+    crash_here(CrashPoint::AfterEffectBeforeMarkDone);
+
+    match ctx.store.mark_done(effect_id, &ctx.owner, &path).await? {
+        MarkDone::Done => info!(path = %path, "effect marked done"),
+        // Someone healed it from the artifact meanwhile: done either way.
+        MarkDone::AlreadyDone => info!(path = %path, "effect was already marked done"),
+        MarkDone::LostClaim => {
+            // Our lease expired mid-effect and another worker took the claim over; it will
+            // find the artifact (or write the same one, create-only) and finish the run.
+            warn!("claim lost before mark-done; the new owner finishes; leaving for redelivery");
+            return Ok(StepOutcome::LeaveForRedelivery);
+        }
+    }
+    crash_here(CrashPoint::AfterMarkDoneBeforeAck);
+
+    ctx.emit(run_events::effect_done(cmd, effect_id, &path))
+        .await?;
+    if claimed == Claimed::Fresh && CrashPoint::AfterEffectBeforeAck.armed(&cmd.fail_mode) {
+        ctx.emit(run_events::chaos_crash_now(cmd)).await?;
+        chaos::crash_now(CrashPoint::AfterEffectBeforeAck);
+    }
+    Ok(match claimed {
+        Claimed::Fresh => StepOutcome::Done,
+        Claimed::TakenOver => StepOutcome::TakenOver,
+    })
+}

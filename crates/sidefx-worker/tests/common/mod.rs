@@ -1,0 +1,111 @@
+//! Shared test helpers: an in-process DriftQ, deadline polling, reading a run's events.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use driftq_client::{Client, ConsumeRequest};
+use futures::StreamExt;
+use sidefx_core::{BusinessKey, Event, FailMode, RunCommand, RunId, StepId, events_topic, now_ms};
+
+pub mod stack;
+
+/// Starts driftq-local on 127.0.0.1:0 with its WAL in `dir`.
+pub async fn broker(dir: &std::path::Path) -> driftq_local::Broker {
+    driftq_local::spawn(driftq_local::BrokerConfig::ephemeral(
+        dir.join("driftq.wal"),
+    ))
+    .await
+    .expect("driftq-local starts")
+}
+
+/// Calls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A first-attempt command for a fresh run.
+pub fn command(business_key: &str) -> RunCommand {
+    let run_id = RunId::generate();
+    RunCommand {
+        ts: now_ms(),
+        events_topic: events_topic(&run_id),
+        run_id,
+        step_id: StepId::charge_card(),
+        business_key: BusinessKey::parse(business_key).expect("valid key"),
+        amount: 49.99,
+        attempt: 0,
+        max_attempts: 3,
+        fail_before_effect_n: 0,
+        fail_mode: FailMode::None,
+    }
+}
+
+/// Reads the run's event topic (in a fresh consumer group, acking as it goes: DriftQ
+/// delivers at most 2 unacked messages per partition) until `done` holds for the events
+/// read so far, in offset order. Panics after `timeout`.
+pub async fn events_until(
+    client: &Client,
+    run: &RunId,
+    timeout: Duration,
+    done: impl Fn(&[Event]) -> bool,
+) -> Vec<Event> {
+    let group = format!("test-reader-{}", RunId::generate());
+    let request =
+        ConsumeRequest::new(events_topic(run), group, "test-reader").lease(Duration::from_secs(60));
+    let mut by_offset = BTreeMap::new();
+    let read = async {
+        loop {
+            let mut stream = client.consume(request.clone());
+            while let Some(item) = stream.next().await {
+                let Ok(msg) = item else { continue };
+                let _ = client.ack(&request.ack_target(&msg)).await;
+                let event: Event = serde_json::from_str(&msg.value).expect("events decode");
+                by_offset.insert(msg.offset, event);
+                // Items may arrive out of order (Q17): only judge a gap-free prefix. A
+                // one-partition topic numbers its messages 0, 1, 2, ...
+                let contiguous = by_offset.keys().copied().eq(0..by_offset.len() as u64);
+                let events: Vec<Event> = by_offset.values().cloned().collect();
+                if contiguous && done(&events) {
+                    return events;
+                }
+            }
+            // The topic does not exist yet: the stream ended. Try again shortly.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| panic!("events of {run} within {timeout:?}"))
+}
+
+/// The `type` names of `events`, in order.
+pub fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(Event::kind).collect()
+}
+
+/// Asserts that `expected` appears in `actual` in this order (other items may be between).
+pub fn assert_in_order(actual: &[&str], expected: &[&str]) {
+    let mut rest = actual.iter();
+    for want in expected {
+        assert!(
+            rest.any(|got| got == want),
+            "{want} missing or out of order in {actual:?}"
+        );
+    }
+}

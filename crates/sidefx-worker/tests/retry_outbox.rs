@@ -1,0 +1,69 @@
+//! The retry publisher: a due outbox row is published to `sidefx.commands` and deleted; a
+//! row that is not due yet stays.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftq_client::{Client, ConsumeRequest};
+use futures::StreamExt;
+use sidefx_core::{COMMANDS_TOPIC, Command, NewRetry, Publisher, Store, now_ms};
+use sidefx_worker::retry_outbox;
+use tokio::sync::{Notify, watch};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_retries_are_published_once_and_deleted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = common::broker(dir.path()).await;
+    let client = Client::new(&broker.base_url()).expect("client");
+    let store = Store::open(&dir.path().join("db.sqlite"))
+        .await
+        .expect("store");
+    let due = common::command("outbox-due").next_attempt(now_ms());
+    let later = common::command("outbox-later").next_attempt(now_ms());
+    let in_an_hour = now_ms() + 3_600_000;
+    store
+        .schedule_retry(NewRetry::for_command(&due, now_ms()).expect("row"))
+        .await
+        .expect("schedule");
+    store
+        .schedule_retry(NewRetry::for_command(&later, in_an_hour).expect("row"))
+        .await
+        .expect("schedule");
+
+    let (stop_tx, stop) = watch::channel(false);
+    let wakeup = Arc::new(Notify::new());
+    let publisher = Publisher::new(client.clone());
+    let task = tokio::spawn(retry_outbox::run(store.clone(), publisher, wakeup, stop));
+
+    let request =
+        ConsumeRequest::new(COMMANDS_TOPIC, "test-reader", "reader").lease(Duration::from_secs(30));
+    let mut commands = client.consume(request);
+    let msg = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(Ok(msg)) = commands.next().await {
+                return msg;
+            }
+        }
+    })
+    .await
+    .expect("the due retry is published");
+    let Command::Run(published) = serde_json::from_str(&msg.value).expect("a command");
+    assert_eq!(published, due);
+
+    common::poll(
+        "the published row to be deleted",
+        Duration::from_secs(10),
+        || async {
+            let next = store.next_retry_due_ms().await.expect("next due");
+            (next == Some(in_an_hour)).then_some(())
+        },
+    )
+    .await;
+    stop_tx.send(true).expect("stop");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops on shutdown")
+        .expect("no panic");
+}
