@@ -31,6 +31,17 @@ impl CrashPoint {
         }
     }
 
+    /// Where the crash happens, in words (for the `chaos.crash_now` event's note). The
+    /// original's own point keeps the original's text.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CrashPoint::AfterClaimBeforeEffect => "after the claim, before the side effect",
+            CrashPoint::AfterEffectBeforeMarkDone => "after the side effect, before mark-done",
+            CrashPoint::AfterMarkDoneBeforeAck => "after mark-done, before ack",
+            CrashPoint::AfterEffectBeforeAck => "after side effect, before ack",
+        }
+    }
+
     /// Whether a step with `mode` must crash here. The step only asks on the path where it
     /// freshly claimed the effect, so each effect crashes at most once and the restarted
     /// worker (which finds the claim, the artifact or the done row) finishes the run.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::chaos::CrashPoint;
 use sidefx_core::{EffectId, Event, RunCommand, SkipReason, now_ms};
 
 /// `step.started`: a worker picked up attempt `cmd.attempt`.
@@ -82,13 +83,14 @@ pub fn effect_done(cmd: &RunCommand, effect_id: &EffectId, artifact_path: &str) 
     }
 }
 
-/// `chaos.crash_now`: the original's announcement before the deliberate crash.
-pub fn chaos_crash_now(cmd: &RunCommand) -> Event {
+/// `chaos.crash_now`: the original's announcement before the deliberate crash, with a note
+/// naming the crash point.
+pub fn chaos_crash_now(cmd: &RunCommand, point: CrashPoint) -> Event {
     Event::ChaosCrashNow {
         ts: now_ms(),
         run_id: cmd.run_id.clone(),
         step_id: cmd.step_id.clone(),
-        note: "crashing worker on purpose after side effect, before ack".to_owned(),
+        note: format!("crashing worker on purpose {}", point.describe()),
     }
 }
 

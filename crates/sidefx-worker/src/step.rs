@@ -268,17 +268,17 @@ async fn execute(
 ) -> Result<StepOutcome, StepError> {
     // Chaos crashes only on a fresh claim: a fresh claim happens once per effect, so the
     // restarted worker (which heals, takes over or skips) never crashes again.
-    let crash_here = |point: CrashPoint| {
-        if claimed == Claimed::Fresh && point.armed(&cmd.fail_mode) {
-            chaos::crash_now(point);
-        }
-    };
+    let armed = |point: CrashPoint| claimed == Claimed::Fresh && point.armed(&cmd.fail_mode);
     ctx.emit(run_events::effect_executing(cmd)).await?;
-    crash_here(CrashPoint::AfterClaimBeforeEffect);
+    if armed(CrashPoint::AfterClaimBeforeEffect) {
+        crash(ctx, cmd, CrashPoint::AfterClaimBeforeEffect).await?;
+    }
 
     let path = effect::perform(&ctx.artifacts, cmd, effect_id).await?;
     let path = path.to_string_lossy().into_owned();
-    crash_here(CrashPoint::AfterEffectBeforeMarkDone);
+    if armed(CrashPoint::AfterEffectBeforeMarkDone) {
+        crash(ctx, cmd, CrashPoint::AfterEffectBeforeMarkDone).await?;
+    }
 
     match ctx.store.mark_done(effect_id, &ctx.owner, &path).await? {
         MarkDone::Done => info!(path = %path, "effect marked done"),
@@ -291,16 +291,25 @@ async fn execute(
             return Ok(StepOutcome::LeaveForRedelivery);
         }
     }
-    crash_here(CrashPoint::AfterMarkDoneBeforeAck);
+    if armed(CrashPoint::AfterMarkDoneBeforeAck) {
+        crash(ctx, cmd, CrashPoint::AfterMarkDoneBeforeAck).await?;
+    }
 
     ctx.emit(run_events::effect_done(cmd, effect_id, &path))
         .await?;
-    if claimed == Claimed::Fresh && CrashPoint::AfterEffectBeforeAck.armed(&cmd.fail_mode) {
-        ctx.emit(run_events::chaos_crash_now(cmd)).await?;
-        chaos::crash_now(CrashPoint::AfterEffectBeforeAck);
+    if armed(CrashPoint::AfterEffectBeforeAck) {
+        crash(ctx, cmd, CrashPoint::AfterEffectBeforeAck).await?;
     }
     Ok(match claimed {
         Claimed::Fresh => StepOutcome::Done,
         Claimed::TakenOver => StepOutcome::TakenOver,
     })
+}
+
+/// Announces the deliberate crash on the run's event stream (so a watcher sees why the run
+/// pauses), then ends the process. Returns only if the announcement could not be published:
+/// the step then fails like any other publish failure and is redelivered.
+async fn crash(ctx: &StepContext, cmd: &RunCommand, point: CrashPoint) -> Result<(), StepError> {
+    ctx.emit(run_events::chaos_crash_now(cmd, point)).await?;
+    chaos::crash_now(point)
 }
