@@ -1,6 +1,8 @@
 //! The one telemetry initializer: `tracing` to stderr, filtered by `LOG_LEVEL`, as
 //! `key=value` text or JSON lines (`LOG_FORMAT=json`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, TelemetryArgs};
@@ -28,8 +30,11 @@ pub fn init(args: &TelemetryArgs) -> Result<(), TelemetryError> {
         filter: args.log_level.clone(),
         source,
     })?;
+    // Colour codes only for a person at a terminal: log files and collectors get plain text.
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let installed = match args.log_format {
         LogFormat::Text => builder.try_init(),
