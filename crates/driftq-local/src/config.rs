@@ -78,6 +78,11 @@ pub struct Limits {
     /// Producer idempotency window, in seconds after a record's last update.
     #[arg(long, default_value_t = 600)]
     pub idempotency_ttl_secs: u64,
+
+    /// Request read timeout: the request line and headers must arrive within it, then the body
+    /// within it again; also closes keep-alive connections idle that long.
+    #[arg(long, default_value_t = 5000)]
+    pub read_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -89,6 +94,7 @@ impl Default for Limits {
             default_lease_ms: 2000,
             redelivery_tick_ms: 250,
             idempotency_ttl_secs: 600,
+            read_timeout_ms: 5000,
         }
     }
 }
@@ -102,6 +108,11 @@ impl Limits {
     /// The redelivery tick as a duration (at least 1 ms so the timer cannot spin).
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.redelivery_tick_ms.max(1))
+    }
+
+    /// The request read timeout (at least 1 ms: hyper treats zero as "expired at once").
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms.max(1))
     }
 
     /// The producer idempotency TTL as a duration.

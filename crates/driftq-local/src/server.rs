@@ -49,21 +49,17 @@ pub async fn spawn(config: BrokerConfig) -> Result<Broker, StartError> {
     tracing::info!(addr = %local_addr, wal = %config.wal.display(), "listening");
 
     let (stop, stop_rx) = watch::channel(false);
+    let read_timeout = config.limits.read_timeout();
     let app = http::app(AppState {
         shared: Arc::clone(&shared),
+        read_timeout,
     });
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
+    let server = tokio::spawn(http::conn::serve(
+        listener,
+        app,
+        read_timeout,
+        stop_rx.clone(),
+    ));
     let tick = config.limits.tick();
     let tasks = vec![
         tokio::spawn(redelivery_ticker(

@@ -118,6 +118,8 @@ pub async fn handle(app: &AppState, input: &Input, kind: Kind) -> Result<Respons
         Input::Body(body) => from_json(body, kind)?,
     };
     let (t, reason) = target(fields)?;
+    // After a failed append nothing can become durable: refuse before changing state.
+    app.shared.wal.check()?;
     let seq = {
         let mut state = app.shared.lock();
         let result = match kind {

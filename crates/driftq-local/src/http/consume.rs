@@ -15,12 +15,13 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::de::MapAccess;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::input::{self, Input};
+use crate::http::gojson::{self, GoStruct, go_deserialize};
+use crate::http::input::Input;
 use crate::state::Shared;
 use crate::state::streams::StreamKey;
 
@@ -33,14 +34,27 @@ struct ConsumeParams {
     lease: Duration,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct ConsumeBody {
     topic: Option<String>,
     group: Option<String>,
     owner: Option<String>,
     lease_ms: Option<i64>,
 }
+
+impl GoStruct for ConsumeBody {
+    const FIELDS: &'static [&'static str] = &["topic", "group", "owner", "lease_ms"];
+
+    fn set_field<'de, A: MapAccess<'de>>(&mut self, i: usize, m: &mut A) -> Result<(), A::Error> {
+        match i {
+            0 => gojson::keep(&mut self.topic, m),
+            1 => gojson::keep(&mut self.group, m),
+            2 => gojson::keep(&mut self.owner, m),
+            _ => gojson::keep(&mut self.lease_ms, m),
+        }
+    }
+}
+go_deserialize!(ConsumeBody);
 
 fn params(input: &Input, default_lease: Duration) -> Result<ConsumeParams, ApiError> {
     let (topic, group, owner, lease_ms) = match input {
@@ -55,7 +69,7 @@ fn params(input: &Input, default_lease: Duration) -> Result<ConsumeParams, ApiEr
             (q.raw("topic"), q.raw("group"), q.raw("owner"), lease_ms)
         }
         Input::Body(body) => {
-            let b: ConsumeBody = input::decode(body)?;
+            let b: ConsumeBody = gojson::decode_struct(body)?;
             let text = |v: Option<String>| v.unwrap_or_default();
             (
                 text(b.topic),

@@ -12,8 +12,6 @@ use crate::error::ApiError;
 
 /// Bodies larger than this are refused (the real broker has no explicit limit).
 const MAX_BODY: usize = 32 << 20;
-/// Same bound as the real server's read timeout.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Parsed query string.
 #[derive(Debug, Default)]
@@ -96,13 +94,18 @@ fn has_body(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim() != "0")
 }
 
-/// Reads the request's input.
-pub async fn read(headers: &HeaderMap, query: Option<&str>, body: Body) -> Result<Input, ApiError> {
+/// Reads the request's input; a body must arrive within `timeout`.
+pub async fn read(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Body,
+    timeout: Duration,
+) -> Result<Input, ApiError> {
     if !has_body(headers) {
         return Ok(Input::Query(Query::parse(query)));
     }
     let read = axum::body::to_bytes(body, MAX_BODY);
-    match tokio::time::timeout(READ_TIMEOUT, read).await {
+    match tokio::time::timeout(timeout, read).await {
         Ok(Ok(bytes)) => Ok(Input::Body(bytes)),
         Ok(Err(e)) => Err(ApiError::invalid(format!("invalid json body: {e}"))),
         Err(_) => Err(ApiError::invalid("invalid json body: i/o timeout")),

@@ -5,21 +5,27 @@
 //!
 //! | file | concept |
 //! |---|---|
+//! | [`conn`] | accepting connections, read timeout, graceful shutdown (§1.1) |
 //! | [`input`] | query string vs JSON body (§1.6) |
-//! | [`topics`], [`produce`], [`consume`], [`ack`], [`meta`] | the endpoints |
+//! | [`gojson`] | Go-style decoding of the fixed-structure bodies (case-insensitive names) |
+//! | [`topics`], [`produce`] (+ [`produce_json`]), [`consume`], [`ack`], [`meta`] | the endpoints |
 //! | [`response`] | bodies, error rendering, 404/405 |
 //! | [`request_id`] | `X-Request-Id` echo/generation |
 
 pub mod ack;
+pub mod conn;
 pub mod consume;
+pub mod gojson;
 pub mod input;
 pub mod meta;
 pub mod produce;
+pub mod produce_json;
 pub mod request_id;
 pub mod response;
 pub mod topics;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -34,6 +40,8 @@ use crate::state::Shared;
 pub struct AppState {
     /// Broker state and WAL.
     pub shared: Arc<Shared>,
+    /// Time allowed for a request body to arrive (the head has its own, equal budget).
+    pub read_timeout: Duration,
 }
 
 /// The router. Everything goes through one fallback so that 404/405 and
@@ -101,7 +109,7 @@ async fn endpoint(
         _ => {}
     }
     let (parts, body) = req.into_parts();
-    let input = input::read(&parts.headers, parts.uri.query(), body).await?;
+    let input = input::read(&parts.headers, parts.uri.query(), body, app.read_timeout).await?;
     match path {
         "/v1/topics" => topics::create(app, &input),
         "/v1/produce" => produce::produce(app, &input).await,

@@ -1,16 +1,17 @@
-//! `POST /v1/produce` (§2.5): the query and JSON forms, their validation in
-//! the documented order, and waiting for durability before answering.
+//! `POST /v1/produce` (§2.5): the query form and its validation in the
+//! documented order, and waiting for durability before answering. The JSON
+//! form is in [`super::produce_json`].
 
 use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::deadline::{self, Deadline};
 use crate::error::ApiError;
 use crate::http::input::{self, Input, Query};
-use crate::http::{AppState, response};
+use crate::http::{AppState, produce_json, response};
 use crate::model::{Envelope, RetryPolicy};
 use crate::state::produce::{ProduceRequest, Produced};
 
@@ -24,8 +25,10 @@ struct ProducedBody<'a> {
 pub async fn produce(app: &AppState, input: &Input) -> Result<Response, ApiError> {
     let req = match input {
         Input::Query(q) => from_query(q)?,
-        Input::Body(body) => from_json(body)?,
+        Input::Body(body) => produce_json::from_json(body)?,
     };
+    // After a failed append nothing can become durable: refuse before storing.
+    app.shared.wal.check()?;
     let topic = req.topic.clone();
     let produced = {
         let mut state = app.shared.lock();
@@ -33,21 +36,26 @@ pub async fn produce(app: &AppState, input: &Input) -> Result<Response, ApiError
         let mark = state.log.take_mark();
         produced.map(|p| (p, mark))?
     };
-    if let (Produced::Stored { seq, idem }, mark) = produced {
-        let seq = seq.max(mark);
-        // The wait runs in its own task so that a client hanging up cannot
-        // leave an idempotency reservation unsettled.
-        let shared = std::sync::Arc::clone(&app.shared);
-        let settle = tokio::spawn(async move {
-            let result = shared.wal.wait_durable(seq).await;
-            shared
-                .lock()
-                .settle_produce(idem, result.is_ok(), Instant::now());
-            result
-        });
-        settle
-            .await
-            .map_err(|e| ApiError::invalid(e.to_string()))??;
+    match produced {
+        (Produced::Stored { seq, idem: None }, mark) => {
+            app.shared.wal.wait_durable(seq.max(mark)).await?;
+        }
+        (Produced::Stored { seq, idem }, mark) => {
+            // The wait runs in its own task so that a client hanging up cannot
+            // leave an idempotency reservation unsettled.
+            let shared = std::sync::Arc::clone(&app.shared);
+            let settle = tokio::spawn(async move {
+                let result = shared.wal.wait_durable(seq.max(mark)).await;
+                shared
+                    .lock()
+                    .settle_produce(idem, result.is_ok(), Instant::now());
+                result
+            });
+            settle
+                .await
+                .map_err(|e| ApiError::invalid(e.to_string()))??;
+        }
+        (Produced::Duplicate, _) => {}
     }
     Ok(response::json(
         StatusCode::OK,
@@ -146,83 +154,5 @@ fn from_query(q: &Query) -> Result<ProduceRequest, ApiError> {
         value,
         envelope: (envelope != Envelope::default()).then_some(envelope),
         deadline: deadline.map(|d| d.at),
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProduceBody {
-    topic: Option<String>,
-    key: Option<String>,
-    value: Option<String>,
-    envelope: Option<EnvelopeBody>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnvelopeBody {
-    run_id: Option<String>,
-    step_id: Option<String>,
-    parent_step_id: Option<String>,
-    tenant_id: Option<String>,
-    idempotency_key: Option<String>,
-    target_topic: Option<String>,
-    deadline: Option<String>,
-    retry_policy: Option<RetryPolicyBody>,
-    partition_override: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetryPolicyBody {
-    max_attempts: Option<i64>,
-    backoff_ms: Option<i64>,
-    max_backoff_ms: Option<i64>,
-}
-
-/// §2.5.2: no trimming and no sign checks; an explicit `{}` envelope is kept.
-fn from_json(body: &[u8]) -> Result<ProduceRequest, ApiError> {
-    let b: ProduceBody = input::decode(body)?;
-    let mut at = None;
-    let envelope = match b.envelope {
-        Some(e) => {
-            let deadline = match e.deadline {
-                Some(s) => {
-                    let d = deadline::parse_rfc3339(&s)
-                        .map_err(|e| ApiError::invalid(format!("invalid json body: {e}")))?;
-                    at = Some(d.at);
-                    Some(d.rendered)
-                }
-                None => None,
-            };
-            Some(Envelope {
-                run_id: e.run_id.unwrap_or_default(),
-                step_id: e.step_id.unwrap_or_default(),
-                parent_step_id: e.parent_step_id.unwrap_or_default(),
-                tenant_id: e.tenant_id.unwrap_or_default(),
-                idempotency_key: e.idempotency_key.unwrap_or_default(),
-                target_topic: e.target_topic.unwrap_or_default(),
-                deadline,
-                retry_policy: e.retry_policy.map(|p| RetryPolicy {
-                    max_attempts: p.max_attempts.unwrap_or(0),
-                    backoff_ms: p.backoff_ms.unwrap_or(0),
-                    max_backoff_ms: p.max_backoff_ms.unwrap_or(0),
-                }),
-                partition_override: e.partition_override,
-            })
-        }
-        None => None,
-    };
-    let topic = b.topic.unwrap_or_default();
-    let value = b.value.unwrap_or_default();
-    if topic.trim().is_empty() || value.is_empty() {
-        return Err(ApiError::invalid("topic and value are required"));
-    }
-    Ok(ProduceRequest {
-        topic,
-        key: b.key.unwrap_or_default().into_bytes(),
-        value: value.into_bytes(),
-        envelope,
-        deadline: at,
     })
 }

@@ -14,9 +14,16 @@ pub fn for_request(headers: &HeaderMap) -> HeaderValue {
     supplied.unwrap_or_else(generate)
 }
 
+/// 12 random bytes as 24 lowercase hex digits, without per-byte allocations
+/// (this runs for every request).
 fn generate() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes: [u8; 12] = rand::rng().random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&hex)
+    let mut hex = [0u8; 24];
+    for (i, b) in bytes.iter().enumerate() {
+        hex[2 * i] = HEX[usize::from(b >> 4)];
+        hex[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+    }
+    HeaderValue::from_bytes(&hex)
         .unwrap_or_else(|_| HeaderValue::from_static("000000000000000000000000"))
 }

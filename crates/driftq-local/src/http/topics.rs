@@ -2,10 +2,12 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::MapAccess;
 
 use crate::error::ApiError;
-use crate::http::input::{self, Input};
+use crate::http::gojson::{self, GoStruct, go_deserialize};
+use crate::http::input::Input;
 use crate::http::{AppState, response};
 
 /// Deliberate deviation (README): the real broker would try to allocate any
@@ -24,12 +26,23 @@ pub fn list(app: &AppState) -> Response {
     response::json(StatusCode::OK, &TopicList { topics })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct CreateBody {
     name: Option<String>,
     partitions: Option<i64>,
 }
+
+impl GoStruct for CreateBody {
+    const FIELDS: &'static [&'static str] = &["name", "partitions"];
+
+    fn set_field<'de, A: MapAccess<'de>>(&mut self, i: usize, m: &mut A) -> Result<(), A::Error> {
+        match i {
+            0 => gojson::keep(&mut self.name, m),
+            _ => gojson::keep(&mut self.partitions, m),
+        }
+    }
+}
+go_deserialize!(CreateBody);
 
 #[derive(Serialize)]
 struct Created<'a> {
@@ -52,7 +65,7 @@ pub fn create(app: &AppState, input: &Input) -> Result<Response, ApiError> {
             (q.raw("name"), partitions)
         }
         Input::Body(body) => {
-            let b: CreateBody = input::decode(body)?;
+            let b: CreateBody = gojson::decode_struct(body)?;
             (b.name.unwrap_or_default(), b.partitions.unwrap_or(0))
         }
     };

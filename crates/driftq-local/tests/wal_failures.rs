@@ -1,0 +1,152 @@
+//! WAL failures through the real binary: a write that fails after start-up
+//! (the file-size limit makes `write` fail with EFBIG, which works even as
+//! root, unlike permissions) is answered with a clear 400 and is sticky, with
+//! no panic; an unusable WAL path or a corrupt middle line stop start-up with
+//! exit status 1 and a message naming the problem.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs the binary to completion (it must exit by itself); returns (status, stderr).
+fn run_to_exit(wal: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_driftq-local"))
+        .args(["--addr", "127.0.0.1:0", "--wal"])
+        .arg(wal)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the broker did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (status.code(), stderr)
+}
+
+#[test]
+fn a_wal_path_under_a_regular_file_exits_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let (code, stderr) = run_to_exit(&file.join("driftq.wal"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("Not a directory"), "{stderr}");
+}
+
+#[test]
+fn a_directory_as_wal_exits_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_to_exit(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("Is a directory"), "{stderr}");
+}
+
+#[test]
+fn a_corrupt_middle_line_exits_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("driftq.wal");
+    let commit = r#"{"kind":"commit","topic":"t","group":"g","partition":0,"offset":0}"#;
+    std::fs::write(&wal, format!("{commit}\nnot json\n{commit}\n")).unwrap();
+    let (code, stderr) = run_to_exit(&wal);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("line 2 is corrupt"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[cfg(target_os = "linux")]
+mod write_failure {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    #[tokio::test]
+    async fn a_failed_append_is_a_sticky_400_without_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("driftq.wal");
+        // `ulimit -f 4`: the WAL may grow to 2 KiB; an ignored SIGXFSZ survives
+        // exec, so the oversized write fails with EFBIG instead of killing us.
+        let script = r#"trap '' XFSZ; ulimit -f 4; exec "$0" --addr 127.0.0.1:0 --wal "$1""#;
+        let mut child = Command::new("sh")
+            .args(["-c", script, env!("CARGO_BIN_EXE_driftq-local")])
+            .arg(&wal)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = rx
+            .iter()
+            .find_map(|l| l.split("listening addr=").nth(1).map(str::to_owned))
+            .expect("listening line");
+        let base = format!(
+            "http://{}",
+            addr.split_whitespace().next().unwrap_or_default()
+        );
+        let http = reqwest::Client::new();
+        let post = |q: String| {
+            let http = http.clone();
+            async move {
+                let resp = http.post(q).send().await.expect("answered, not dropped");
+                let status = resp.status().as_u16();
+                (
+                    status,
+                    resp.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            }
+        };
+        assert_eq!(post(format!("{base}/v1/topics?name=t")).await.0, 201);
+        assert_eq!(
+            post(format!("{base}/v1/produce?topic=t&value=small"))
+                .await
+                .0,
+            200
+        );
+        let big = "x".repeat(4096);
+        let (status, body) = post(format!("{base}/v1/produce?topic=t&value={big}")).await;
+        assert_eq!(status, 400, "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("File too large"), "{message}");
+        // Sticky: nothing after a hole in the log may be acknowledged.
+        let (status, body) = post(format!("{base}/v1/produce?topic=t&value=small")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("INVALID_ARGUMENT"))
+        );
+        let health = http.get(format!("{base}/v1/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the broker is still running"
+        );
+        child.kill().unwrap();
+        let _ = child.wait();
+        // The reader thread ends at EOF, which the kill brings.
+        let log: Vec<String> = rx.iter().collect();
+        assert!(
+            log.iter().any(|l| l.contains("wal append failed")),
+            "{log:?}"
+        );
+        assert!(!log.iter().any(|l| l.contains("panicked")), "{log:?}");
+    }
+}
