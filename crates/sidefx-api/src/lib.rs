@@ -36,7 +36,7 @@ pub use cors::AllowedOrigins;
 pub use error::{ApiError, ErrorBody};
 pub use state::{ApiStartError, AppState};
 
-use routes::{debug, events, health, runs};
+use routes::{debug, events, health, metrics, runs, verify};
 
 /// Largest request body accepted (a run request is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -64,9 +64,13 @@ pub fn app(state: AppState) -> Router {
         .route("/debug/side-effects", get(debug::side_effects))
         .route("/debug/artifacts", get(debug::artifacts))
         .route("/debug/dlq", get(debug::dlq))
+        .route("/debug/verify", get(verify::verify))
+        .route("/metrics", get(metrics::metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(routes::route_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        // Inside the router, so every route (and the fallback) sees its `MatchedPath`.
+        .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware)
         .with_state(state)

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{debug, events, health, runs};
+use crate::routes::{debug, events, health, metrics, runs, verify};
 use crate::run_request::{CreateRunBody, RunRequest};
 
 /// The API description.
@@ -21,9 +21,11 @@ use crate::run_request::{CreateRunBody, RunRequest};
         runs::get_run,
         events::stream_run_events,
         health::healthz,
+        metrics::metrics,
         debug::side_effects,
         debug::artifacts,
         debug::dlq,
+        verify::verify,
     ),
     components(schemas(
         ErrorBody,
@@ -37,6 +39,7 @@ use crate::run_request::{CreateRunBody, RunRequest};
         debug::SideEffectsResponse,
         debug::ArtifactsResponse,
         debug::DlqResponse,
+        verify::VerifyResponse,
         sidefx_core::Event,
     )),
     tags(

@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use sidefx_core::metrics::PrometheusHandle;
 use sidefx_core::{Artifacts, Publisher, Store, StoreError};
 use tokio::sync::watch;
 
@@ -21,6 +22,9 @@ pub struct AppState {
     /// Owner name of this process's DriftQ consumers (SSE streams); unique per process so
     /// acks of one API instance can never be mistaken for another's.
     pub(crate) owner: Arc<str>,
+    /// Renders this process's metrics for `GET /metrics`; `None` if another recorder was
+    /// installed before ours (the route then answers 500).
+    pub(crate) metrics: Option<PrometheusHandle>,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -64,6 +68,7 @@ impl AppState {
             artifacts: Arc::new(artifacts),
             allowed_origins,
             owner: owner.into(),
+            metrics: metrics_handle(),
             shutdown: Arc::new(watch::channel(false).0),
         }
     }
@@ -82,6 +87,18 @@ impl AppState {
             let _ = started.wait_for(|started| *started).await;
         }
     }
+}
+
+/// The process-wide Prometheus handle, installed on first use. A process has one global
+/// recorder, and tests build many states in one process, so every state shares this one.
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        sidefx_core::metrics::install_prometheus()
+            .inspect_err(|err| tracing::warn!(error = %err, "metrics disabled"))
+            .ok()
+    });
+    handle.clone()
 }
 
 impl fmt::Debug for AppState {

@@ -8,10 +8,12 @@ pub mod artifacts;
 pub mod config;
 pub mod ids;
 pub mod messages;
+pub mod metrics;
 pub mod publisher;
 pub mod store;
 pub mod telemetry;
 pub mod topics;
+pub mod verify;
 
 pub use artifacts::{ArtifactError, Artifacts, Ticket, TicketFile, TicketWrite};
 pub use config::{DriftqArgs, LogFormat, StoreArgs, TelemetryArgs};
@@ -27,3 +29,9 @@ pub use topics::{
     COMMANDS_PARTITIONS, COMMANDS_TOPIC, DLQ_TOPIC, EVENTS_TOPIC_PREFIX, events_topic,
     partitions_for,
 };
+pub use verify::{VerifyError, VerifyOptions, VerifyReport, verify};
+
+/// The integration guide's code compiles as a doctest, so the guide cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/INTEGRATE_IN_YOUR_APP.md")]
+pub struct IntegrateGuide;

@@ -1,8 +1,12 @@
 //! Typed publishing: every message goes out as its JSON with its idempotency key, to a topic
-//! that is created on first use.
+//! that is created when the broker says it is missing.
 //!
-//! DriftQ forgets topics that have no messages when it restarts, so "created once" can become
-//! false under us; a produce that finds its topic missing recreates it and retries once.
+//! A produce goes straight to the broker: asking first ("does it exist?") or creating first
+//! would cost a round trip per message, and the topic nearly always exists (the worker
+//! publishes to event topics the API created). If the broker answers "topic does not exist"
+//! (never created, or forgotten: DriftQ drops empty topics when it restarts), the publisher
+//! creates it and retries once. That refused produce stored nothing and released its
+//! idempotency key, so the retry is the first real attempt.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use driftq_client::{Client, ProduceRequest};
 
 use crate::messages::{Command, DlqRecord, Event, RunCommand};
-use crate::topics::{COMMANDS_TOPIC, DLQ_TOPIC, events_topic, partitions_for};
+use crate::metrics::record_broker_error;
+use crate::topics::{COMMANDS_TOPIC, DLQ_TOPIC, EVENTS_TOPIC_PREFIX, events_topic, partitions_for};
 
 #[cfg(test)]
 mod tests;
@@ -77,8 +82,9 @@ pub struct Publisher {
 #[derive(Debug)]
 struct Inner {
     client: Client,
-    /// Topics this process created or saw created. A cache, not the truth: see the module
-    /// docs for when an entry goes stale.
+    /// Shared topics (commands, DLQ) this process created. A cache, not the truth: see the
+    /// module docs for when an entry goes stale. Per-run event topics are never cached: one
+    /// entry per run would grow for the life of the process.
     known_topics: Mutex<HashSet<String>>,
 }
 
@@ -99,9 +105,10 @@ impl Publisher {
         &self.inner.client
     }
 
-    /// Creates `topic` unless this process already did. The commands topic gets
-    /// `COMMANDS_PARTITIONS` partitions, every other topic one. Creating an existing topic is
-    /// not an error, so concurrent callers (or processes) may race here harmlessly.
+    /// Creates `topic` unless this process already did (per-run event topics: every call
+    /// creates). The commands topic gets `COMMANDS_PARTITIONS` partitions, every other topic
+    /// one. Creating an existing topic is not an error, so concurrent callers (or processes)
+    /// may race here harmlessly.
     pub async fn ensure_topic(&self, topic: &str) -> Result<(), PublishError> {
         if self.topics().contains(topic) {
             return Ok(());
@@ -111,11 +118,16 @@ impl Publisher {
             .client
             .create_topic(topic, partitions_for(topic))
             .await;
-        created.map_err(|source| PublishError::CreateTopic {
-            topic: topic.to_owned(),
-            source,
+        created.map_err(|source| {
+            record_broker_error(&source);
+            PublishError::CreateTopic {
+                topic: topic.to_owned(),
+                source,
+            }
         })?;
-        self.topics().insert(topic.to_owned());
+        if !topic.starts_with(EVENTS_TOPIC_PREFIX) {
+            self.topics().insert(topic.to_owned());
+        }
         Ok(())
     }
 
@@ -157,22 +169,27 @@ impl Publisher {
         self.produce(DLQ_TOPIC, &req).await
     }
 
-    /// Produces, recreating the topic and retrying once if the broker forgot it. The retry is
-    /// safe: the idempotency key makes a produce that did land count once.
+    /// Produces; if the topic is missing, creates it and retries once (see the module docs).
+    /// Every broker failure is counted in `sidefx_broker_errors_total`.
     async fn produce(&self, topic: &str, req: &ProduceRequest) -> Result<(), PublishError> {
-        self.ensure_topic(topic).await?;
-        match self.inner.client.produce(req).await {
+        let produced = match self.inner.client.produce(req).await {
             Err(e) if e.is_topic_missing() => {
-                tracing::info!(topic, "topic missing (broker restarted?); recreating it");
-                self.topics().remove(topic);
-                self.ensure_topic(topic).await?;
+                record_broker_error(&e);
+                tracing::debug!(
+                    topic,
+                    "topic missing (new, or broker restarted); creating it"
+                );
+                self.recreate_topic(topic).await?;
                 self.inner.client.produce(req).await
             }
             other => other,
-        }
-        .map_err(|source| PublishError::Produce {
-            topic: topic.to_owned(),
-            source,
+        };
+        produced.map_err(|source| {
+            record_broker_error(&source);
+            PublishError::Produce {
+                topic: topic.to_owned(),
+                source,
+            }
         })
     }
 

@@ -4,7 +4,9 @@
 pub mod debug;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod runs;
+pub mod verify;
 
 use crate::error::ApiError;
 

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sidefx_core::metrics::{RUNS_ACCEPTED, RUNS_REPLAYED};
 use sidefx_core::{CreateRun, NewRun, RunId, RunRow, RunStatus, events_topic};
 use utoipa::ToSchema;
 
@@ -63,6 +64,12 @@ pub async fn create_run(
         CreateRun::Replayed(run) => (run, true),
         CreateRun::KeyConflict(_) => return Err(ApiError::IdempotencyKeyReused),
     };
+    let counter = if replayed {
+        RUNS_REPLAYED
+    } else {
+        RUNS_ACCEPTED
+    };
+    metrics::counter!(counter).increment(1);
     // Once a worker has picked the run up, its messages were published; re-publishing a
     // finished run's first command could only resurrect it after the broker's dedupe window.
     if !replayed || run.status == RunStatus::Queued {

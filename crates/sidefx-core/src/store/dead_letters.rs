@@ -24,7 +24,7 @@ impl Store {
         let key = record.idempotency_key();
         let run_id = record.run_id.clone();
         let json = serde_json::to_string(record).map_err(StoreError::Encode)?;
-        self.call(move |conn| {
+        self.write(move |conn| {
             let args = params![key, run_id, json, now_ms()];
             let inserted = conn.prepare_cached(INSERT_DEAD_LETTER)?.execute(args)?;
             Ok(inserted == 1)

@@ -83,6 +83,7 @@ macro_rules! select_effects {
         )
     };
 }
+pub(super) use select_effects;
 
 /// One row by id.
 pub(super) fn by_id(conn: &Connection, id: &EffectId) -> Result<Option<EffectRow>, StoreError> {
@@ -116,7 +117,7 @@ fn collect(
 }
 
 /// Maps the columns of `select_effects!`, in order.
-fn effect_row(r: &Row<'_>) -> rusqlite::Result<EffectRow> {
+pub(super) fn effect_row(r: &Row<'_>) -> rusqlite::Result<EffectRow> {
     Ok(EffectRow {
         effect_id: r.get(0)?,
         run_id: r.get(1)?,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use super::effect_rows::{self, EffectRow, EffectStatus};
 use super::{Store, StoreError, millis};
@@ -117,7 +117,7 @@ impl Store {
     /// Claims an effect: inserts its row as `in_progress` owned by `c.owner`, or reports the
     /// existing row. Exactly one concurrent caller per effect id gets [`Claim::Acquired`].
     pub async fn claim(&self, c: NewClaim) -> Result<Claim, StoreError> {
-        self.call(move |conn| claim_blocking(conn, &c, now_ms()))
+        self.write(move |conn| claim_blocking(conn, &c, now_ms()))
             .await
     }
 
@@ -136,7 +136,7 @@ impl Store {
             expected_owner.to_owned(),
             new_owner.to_owned(),
         );
-        self.call(move |conn| {
+        self.write(move |conn| {
             let (id, expected, new) = args;
             let now = now_ms();
             let until = now.saturating_add(millis(lease));
@@ -160,22 +160,20 @@ impl Store {
             owner.to_owned(),
             artifact_path.to_owned(),
         );
-        self.call(move |conn| {
+        // The writer's transaction makes the UPDATE and the lookup that explains a refusal
+        // one consistent view.
+        self.write(move |conn| {
             let (id, owner, path) = args;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let changed =
-                tx.prepare_cached(MARK_DONE)?
+                conn.prepare_cached(MARK_DONE)?
                     .execute(params![id, path, now_ms(), owner])?;
-            let outcome = if changed == 1 {
-                MarkDone::Done
-            } else {
-                match effect_rows::by_id(&tx, &id)? {
-                    Some(row) if row.status == EffectStatus::Done => MarkDone::AlreadyDone,
-                    _ => MarkDone::LostClaim,
-                }
-            };
-            tx.commit()?;
-            Ok(outcome)
+            if changed == 1 {
+                return Ok(MarkDone::Done);
+            }
+            Ok(match effect_rows::by_id(conn, &id)? {
+                Some(row) if row.status == EffectStatus::Done => MarkDone::AlreadyDone,
+                _ => MarkDone::LostClaim,
+            })
         })
         .await
     }
@@ -188,7 +186,7 @@ impl Store {
         artifact_path: &str,
     ) -> Result<bool, StoreError> {
         let args = (effect_id.clone(), artifact_path.to_owned());
-        self.call(move |conn| {
+        self.write(move |conn| {
             let (id, path) = args;
             Ok(conn
                 .prepare_cached(HEAL)?
@@ -218,12 +216,12 @@ impl Store {
     }
 }
 
-/// The claim transaction. `BEGIN IMMEDIATE` makes the INSERT and the follow-up SELECT one
-/// consistent view, so the reported row is the one that beat us.
-fn claim_blocking(conn: &mut Connection, c: &NewClaim, now: i64) -> Result<Claim, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// The claim. It runs inside the writer's `BEGIN IMMEDIATE` transaction, which makes the
+/// INSERT and the follow-up SELECT one consistent view, so the reported row is the one that
+/// beat us.
+fn claim_blocking(conn: &Connection, c: &NewClaim, now: i64) -> Result<Claim, StoreError> {
     let until = now.saturating_add(millis(c.lease));
-    let inserted = tx.prepare_cached(INSERT_CLAIM)?.execute(params![
+    let inserted = conn.prepare_cached(INSERT_CLAIM)?.execute(params![
         c.effect_id,
         c.run_id,
         c.step_id,
@@ -238,12 +236,11 @@ fn claim_blocking(conn: &mut Connection, c: &NewClaim, now: i64) -> Result<Claim
     } else {
         // The conflict proves the row exists, and the transaction keeps it from vanishing.
         let row =
-            effect_rows::by_id(&tx, &c.effect_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            effect_rows::by_id(conn, &c.effect_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         match row.status {
             EffectStatus::Done => Claim::AlreadyDone(row),
             EffectStatus::InProgress => Claim::InProgress(row),
         }
     };
-    tx.commit()?;
     Ok(claim)
 }

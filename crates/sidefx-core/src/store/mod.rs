@@ -11,6 +11,8 @@ mod effects;
 mod retries;
 mod runs;
 mod schema;
+mod verify_queries;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +23,7 @@ pub use effect_rows::{EffectRow, EffectStatus};
 pub use effects::{Claim, MarkDone, NewClaim};
 pub use retries::{NewRetry, ScheduledRetry};
 pub use runs::{CreateRun, NewRun, RunRow, RunStatus};
+pub use verify_queries::{StepEffects, UnfinishedRun};
 
 use crate::ids::RunId;
 
@@ -56,15 +59,29 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The write itself succeeded, but the transaction it was committed in (together with
+    /// other concurrent writes) failed, so it did not happen.
+    #[error("write rolled back with its group commit: {0}")]
+    GroupRolledBack(#[source] Arc<rusqlite::Error>),
+    /// The write panicked (a bug); its changes were rolled back.
+    #[error("store write panicked")]
+    WritePanicked,
+    /// The writer thread is gone (it could not start, or the store is being dropped).
+    #[error("store writer thread stopped")]
+    WriterStopped,
+    /// The writer thread could not be started.
+    #[error("starting the store writer thread: {0}")]
+    StartWriter(#[source] std::io::Error),
 }
 
 /// A handle to the database; cheap to clone (an `Arc` inside).
 ///
-/// One connection behind a `std::sync::Mutex`, used from `spawn_blocking`. SQLite allows one
-/// writer at a time anyway, and every query here is a point lookup or a short write, so a pool
-/// would add contention handling (`SQLITE_BUSY` between our own connections) without adding
-/// throughput. Other processes (the API and the worker share the file) are coordinated by
-/// SQLite's file locks and `busy_timeout`.
+/// Two connections. Writes go to the writer thread, which commits concurrent writes as one
+/// transaction (group commit, see `writer.rs`): with `synchronous = FULL` the fsync per
+/// COMMIT is the cost, so sharing it is what lets throughput grow with concurrency. Reads
+/// use the second connection behind a `std::sync::Mutex` from `spawn_blocking`; in WAL mode
+/// they never wait for the writer's fsync. Other processes (the API and the worker share the
+/// file) are coordinated by SQLite's file locks and `busy_timeout`.
 #[derive(Clone, Debug)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -73,7 +90,9 @@ pub struct Store {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// The read connection.
     conn: Mutex<Connection>,
+    writer: writer::Writer,
 }
 
 impl Store {
@@ -82,11 +101,20 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
         let opened = path.clone();
-        let conn = tokio::task::spawn_blocking(move || schema::open_connection(&opened)).await??;
+        let (write_conn, conn) = tokio::task::spawn_blocking(move || {
+            // The first open migrates the schema; the second finds it current.
+            Ok::<_, StoreError>((
+                schema::open_connection(&opened)?,
+                schema::open_connection(&opened)?,
+            ))
+        })
+        .await??;
+        let writer = writer::Writer::start(write_conn).map_err(StoreError::StartWriter)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 conn: Mutex::new(conn),
+                writer,
             }),
         })
     }
@@ -96,7 +124,18 @@ impl Store {
         &self.inner.path
     }
 
-    /// Runs `f` with the connection on the blocking thread pool.
+    /// Runs the write `f` in the writer's next group commit and returns its result once that
+    /// commit is durable. `f` runs inside a `BEGIN IMMEDIATE` transaction (its own SAVEPOINT),
+    /// so its statements see one consistent state and need no transaction of their own.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.write(f).await
+    }
+
+    /// Runs the read `f` with the read connection on the blocking thread pool.
     ///
     /// A poisoned mutex is recovered rather than propagated: the only way to poison it is a
     /// panic inside `f`, and any transaction `f` had open was rolled back when it unwound.

@@ -68,7 +68,7 @@ SELECT key, run_id, due_ms, command_json FROM retry_outbox
 impl Store {
     /// Stores a retry to publish at `r.due_ms`; a no-op if its key is already stored.
     pub async fn schedule_retry(&self, r: NewRetry) -> Result<(), StoreError> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             let args = params![r.key, r.run_id, r.due_ms, r.command_json, now_ms()];
             conn.prepare_cached(INSERT_RETRY)?.execute(args)?;
             Ok(())
@@ -107,7 +107,7 @@ impl Store {
     /// crash in between republishes it, which the broker deduplicates by its key.
     pub async fn retry_published(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.prepare_cached("DELETE FROM retry_outbox WHERE key = ?1")?
                 .execute([key])?;
             Ok(())

@@ -2,7 +2,7 @@
 //! created it, so a client that re-sends `POST /runs` gets the same run instead of a second
 //! charge (the original kept runs in memory and had no such key).
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -135,7 +135,7 @@ impl Store {
     /// Registers a run, or finds the run an earlier request with the same idempotency key
     /// created.
     pub async fn create_run(&self, r: NewRun) -> Result<CreateRun, StoreError> {
-        self.call(move |conn| create_run_blocking(conn, r)).await
+        self.write(move |conn| create_run_blocking(conn, r)).await
     }
 
     /// One run, if it exists.
@@ -153,7 +153,7 @@ impl Store {
         attempts: u32,
     ) -> Result<(), StoreError> {
         let run_id = run_id.clone();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.prepare_cached(UPDATE_RUN)?.execute(params![
                 run_id,
                 status,
@@ -177,10 +177,10 @@ impl Store {
     }
 }
 
-fn create_run_blocking(conn: &mut Connection, r: NewRun) -> Result<CreateRun, StoreError> {
-    // IMMEDIATE: the INSERT and the lookup that explains a conflict see the same state.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let inserted = tx.prepare_cached(INSERT_RUN)?.execute(params![
+/// Runs inside the writer's `BEGIN IMMEDIATE` transaction: the INSERT and the lookup that
+/// explains a conflict see the same state.
+fn create_run_blocking(conn: &Connection, r: NewRun) -> Result<CreateRun, StoreError> {
+    let inserted = conn.prepare_cached(INSERT_RUN)?.execute(params![
         r.run_id,
         r.business_key,
         r.request_json,
@@ -189,11 +189,11 @@ fn create_run_blocking(conn: &mut Connection, r: NewRun) -> Result<CreateRun, St
         now_ms()
     ])?;
     let outcome = if inserted == 1 {
-        let row = select_run(&tx, select_runs!("WHERE run_id = ?1"), &r.run_id)?;
+        let row = select_run(conn, select_runs!("WHERE run_id = ?1"), &r.run_id)?;
         CreateRun::Created(row.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
     } else {
         let existing = match &r.idempotency_key {
-            Some(key) => select_run(&tx, select_runs!("WHERE idempotency_key = ?1"), key)?,
+            Some(key) => select_run(conn, select_runs!("WHERE idempotency_key = ?1"), key)?,
             None => None,
         };
         match existing {
@@ -205,7 +205,6 @@ fn create_run_blocking(conn: &mut Connection, r: NewRun) -> Result<CreateRun, St
             None => return Err(StoreError::DuplicateRunId(r.run_id)),
         }
     };
-    tx.commit()?;
     Ok(outcome)
 }
 

@@ -1,0 +1,193 @@
+//! Prometheus metrics: every metric name of the project, its description, and the one
+//! recorder per process whose rendered text the API (`GET /metrics`) and the worker serve.
+//!
+//! Code records through the `metrics` macros with the constants below (`counter!(RUNS_ACCEPTED)`),
+//! so a name is spelled once. Without an installed recorder the macros are no-ops.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_histogram};
+use metrics_exporter_prometheus::{BuildError, PrometheusBuilder};
+
+/// The handle that renders the installed recorder's text; re-exported so binaries need no
+/// direct dependency on the exporter crate.
+pub use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Runs registered by `POST /runs` (new runs only, not replays).
+pub const RUNS_ACCEPTED: &str = "sidefx_runs_accepted_total";
+/// `POST /runs` answered from an earlier request with the same `Idempotency-Key`.
+pub const RUNS_REPLAYED: &str = "sidefx_runs_replayed_total";
+/// Side effects by how the step resolved them; label [`OUTCOME`].
+pub const EFFECTS: &str = "sidefx_effects_total";
+/// Retries written to the retry outbox.
+pub const RETRIES_SCHEDULED: &str = "sidefx_retries_scheduled_total";
+/// Commands that exhausted their attempts and went to the dead-letter topic.
+pub const DEAD_LETTERS: &str = "sidefx_dead_letters_total";
+/// Time the worker spent on one step, from receiving the command to its outcome.
+pub const STEP_DURATION: &str = "sidefx_step_duration_seconds";
+/// Time from a run's creation (`created_ms`) to its final event.
+pub const SUBMIT_TO_DONE: &str = "sidefx_submit_to_done_seconds";
+/// Failed broker requests; label [`KIND`] (see [`broker_error_kind`]).
+pub const BROKER_ERRORS: &str = "sidefx_broker_errors_total";
+/// HTTP requests served by the API; labels [`ROUTE`] and [`STATUS`].
+pub const HTTP_REQUESTS: &str = "sidefx_http_requests_total";
+/// HTTP request latency in the API, until the response head is ready; label [`ROUTE`].
+pub const HTTP_REQUEST_DURATION: &str = "sidefx_http_request_duration_seconds";
+
+/// Label of [`EFFECTS`]: `executed`, `skipped`, `healed` or `taken_over`.
+pub const OUTCOME: &str = "outcome";
+/// Label of [`BROKER_ERRORS`]: see [`broker_error_kind`] for the values.
+pub const KIND: &str = "kind";
+/// Label of the HTTP metrics: the matched route template (`/runs/{run_id}`), never the raw
+/// path, so the number of series stays bounded.
+pub const ROUTE: &str = "route";
+/// Label of [`HTTP_REQUESTS`]: the numeric status code.
+pub const STATUS: &str = "status";
+
+/// Histogram bucket bounds in seconds: 0.5 ms to 10 s. The interesting latencies here are a
+/// few fsyncs and loopback round trips (sub-millisecond to tens of milliseconds); the upper
+/// buckets catch lease expiries and retries.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
+];
+
+/// How often raw histogram samples are folded into buckets when nobody scrapes. Without
+/// upkeep the recorder keeps every sample until the next render, which grows without bound.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// Another global recorder is installed in this process (not one of ours), or the
+    /// builder refused its settings.
+    #[error("installing the Prometheus recorder: {0}")]
+    Install(#[from] BuildError),
+    /// The upkeep thread could not be started.
+    #[error("starting the metrics upkeep thread: {0}")]
+    Upkeep(#[source] std::io::Error),
+}
+
+/// The handle of the recorder this module installed, if any. A process has one global
+/// recorder; tests build many `AppState`s in one process, so later calls reuse it.
+static INSTALLED: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+
+/// Installs the Prometheus recorder (once per process; later calls return the same handle),
+/// describes every metric, and starts a small upkeep thread. Render with
+/// [`PrometheusHandle::render`]; no listener is opened here.
+pub fn install_prometheus() -> Result<PrometheusHandle, MetricsError> {
+    // Held across the install so two racing first calls cannot both try to install.
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(handle) = installed.as_ref() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets(&LATENCY_BUCKETS)?
+        .install_recorder()?;
+    describe_all();
+    start_upkeep(handle.clone())?;
+    *installed = Some(handle.clone());
+    Ok(handle)
+}
+
+/// A short, bounded label for a broker error, for [`BROKER_ERRORS`].
+pub fn broker_error_kind(err: &driftq_client::Error) -> &'static str {
+    use driftq_client::Error;
+    match err {
+        Error::Backpressure { .. } => "backpressure",
+        err if err.is_topic_missing() => "topic_missing",
+        // A concurrent produce holds the same idempotency key; callers retry shortly.
+        Error::InvalidArgument { message } if message.contains("key already in-flight") => {
+            "key_in_flight"
+        }
+        Error::NotOwner => "not_owner",
+        Error::NotFound { .. } => "not_found",
+        Error::Decode(_) => "decode",
+        err if err.is_transient() => "unavailable",
+        _ => "rejected",
+    }
+}
+
+/// Counts one broker error by its kind.
+pub fn record_broker_error(err: &driftq_client::Error) {
+    metrics::counter!(BROKER_ERRORS, KIND => broker_error_kind(err)).increment(1);
+}
+
+/// Registers the help text and unit of every metric with the installed recorder.
+fn describe_all() {
+    describe_counter!(RUNS_ACCEPTED, "Runs registered by POST /runs.");
+    describe_counter!(
+        RUNS_REPLAYED,
+        "POST /runs answered by Idempotency-Key replay."
+    );
+    describe_counter!(EFFECTS, "Side effects by outcome of the step.");
+    describe_counter!(RETRIES_SCHEDULED, "Retries written to the retry outbox.");
+    describe_counter!(DEAD_LETTERS, "Commands sent to the dead-letter topic.");
+    describe_counter!(BROKER_ERRORS, "Failed DriftQ requests by kind.");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by matched route and status.");
+    describe_histogram!(STEP_DURATION, Unit::Seconds, "Worker time per step.");
+    describe_histogram!(
+        SUBMIT_TO_DONE,
+        Unit::Seconds,
+        "Run creation to final event."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by matched route."
+    );
+}
+
+/// A detached thread, not a task: the recorder is process-global and must not depend on
+/// which (or whether a) Tokio runtime is alive; it sleeps almost all the time.
+fn start_upkeep(handle: PrometheusHandle) -> Result<(), MetricsError> {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        })
+        .map(drop)
+        .map_err(MetricsError::Upkeep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_is_idempotent_and_renders_described_metrics() {
+        install_prometheus().expect("first install");
+        let again = install_prometheus().expect("second install returns the same handle");
+        metrics::counter!(RUNS_ACCEPTED).increment(2);
+        metrics::histogram!(SUBMIT_TO_DONE).record(0.004);
+        let text = again.render();
+        assert!(text.contains("sidefx_runs_accepted_total 2"), "{text}");
+        assert!(text.contains("# HELP sidefx_runs_accepted_total"), "{text}");
+        assert!(
+            text.contains("sidefx_submit_to_done_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn broker_errors_get_bounded_kinds() {
+        let backpressure = driftq_client::Error::Backpressure {
+            reason: "partition_buffer_full".into(),
+            retry_after: Duration::from_secs(1),
+        };
+        assert_eq!(broker_error_kind(&backpressure), "backpressure");
+        let refused = driftq_client::Error::InvalidArgument {
+            message: "topic and value are required".into(),
+        };
+        assert_eq!(broker_error_kind(&refused), "rejected");
+        let server = driftq_client::Error::UnexpectedStatus {
+            status: 503,
+            body: String::new(),
+        };
+        assert_eq!(broker_error_kind(&server), "unavailable");
+    }
+}

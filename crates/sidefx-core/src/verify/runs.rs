@@ -1,0 +1,57 @@
+//! The run checks: every accepted run ends `completed` or `dead_lettered`, a completed run
+//! has its done effect, a dead-lettered run has its archived dead letter.
+
+use super::findings::{Findings, ViolationKind};
+use super::{Ctx, VerifyError};
+use crate::store::RunStatus;
+
+/// What the run checks counted.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct RunCounts {
+    pub(super) total: u64,
+    pub(super) completed: u64,
+    pub(super) dead_lettered: u64,
+    /// Not final and changed within the settle time: still being worked on.
+    pub(super) in_flight: u64,
+    pub(super) dead_letters_archived: u64,
+}
+
+/// Runs every run check, reporting into `findings`.
+///
+/// A run that is not final yet is only a violation once it has not changed for
+/// `settle_after`: on a live system runs are in flight all the time, and a retry backoff or
+/// a redelivery after a crash legitimately takes a while. Verifying an idle system with a
+/// short settle time asks "did everything finish?".
+pub(super) async fn check(
+    ctx: &Ctx<'_>,
+    findings: &mut Findings,
+) -> Result<RunCounts, VerifyError> {
+    let mut counts = RunCounts::default();
+    for (status, n) in ctx.store.run_status_counts().await? {
+        counts.total += n;
+        match status {
+            RunStatus::Completed => counts.completed += n,
+            RunStatus::DeadLettered => counts.dead_lettered += n,
+            RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => counts.in_flight += n,
+        }
+    }
+    let settled_before = ctx.now_ms.saturating_sub(ctx.settle_after_ms());
+    for run in ctx.store.idle_unfinished_runs(settled_before).await? {
+        counts.in_flight = counts.in_flight.saturating_sub(1);
+        findings.violation(ViolationKind::RunNotFinished {
+            run_id: run.run_id,
+            status: run.status,
+            idle_ms: ctx.now_ms.saturating_sub(run.updated_ms),
+        });
+    }
+    for run_id in ctx.store.completed_runs_without_done_effect().await? {
+        findings.violation(ViolationKind::CompletedWithoutEffect { run_id });
+    }
+    // The archiver runs in the worker, after the run is marked: give it the settle time too.
+    let dead_letters = ctx.store.dead_lettered_runs_without_archive(settled_before);
+    for run_id in dead_letters.await? {
+        findings.violation(ViolationKind::DeadLetterNotArchived { run_id });
+    }
+    counts.dead_letters_archived = ctx.store.count_dead_letters().await?;
+    Ok(counts)
+}
