@@ -1,5 +1,6 @@
-//! The command line, declared with clap: every command, flag and `--help` text lives here, so
-//! `sidefx <command> --help` and this file always agree.
+//! The command line, declared with clap: every command, flag and `--help` text lives here
+//! (the many size flags of `sidefx torture` in `torture/args.rs`), so `sidefx <command> --help`
+//! and these files always agree.
 
 use std::path::PathBuf;
 
@@ -53,6 +54,18 @@ pub enum Command {
     /// Break things on purpose, to watch the stack recover.
     #[command(subcommand)]
     Chaos(ChaosCommand),
+    /// Check the exactly-once invariants of a running stack (`GET /debug/verify`).
+    ///
+    /// Exits 0 when every invariant holds, 1 when one is violated (each violation is listed),
+    /// 2 when the API cannot be reached.
+    Verify(VerifyArgs),
+    /// Start throwaway local stacks and try hard to make a side effect happen twice or get
+    /// lost: crash points x worker counts, a kill storm, DriftQ and API restarts under load.
+    ///
+    /// Prints one table row per scenario and exits non-zero on any duplicate, any lost run,
+    /// or a verify that is not clean. Needs the binaries of `cargo build --workspace --bins`
+    /// (use `--release` for large sizes).
+    Torture(crate::torture::TortureArgs),
     /// Run the local supervisor in this process (used by `sidefx up --local --detached`).
     #[command(hide = true)]
     Supervise,
@@ -99,6 +112,10 @@ pub struct UpArgs {
     /// Seconds to wait for both health checks before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 90)]
     pub timeout: u64,
+    /// Local mode: how many worker processes to run (one consumer group; DriftQ spreads the
+    /// commands over them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub workers: u32,
 }
 
 /// Flags of `sidefx down`.
@@ -133,6 +150,22 @@ pub struct DemoArgs {
     pub timeout: u64,
 }
 
+/// Flags of `sidefx verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Base URL of the sidefx API. Default: the stack recorded in --data-dir, else
+    /// http://localhost:8000.
+    #[arg(long, env = "SIDEFX_API_URL", value_name = "URL")]
+    pub api: Option<String>,
+    /// Print the report as JSON (the body of `/debug/verify`) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Treat every unfinished run and expired claim as a violation at once (no grace
+    /// periods): ask it of an idle stack, "has everything finished?".
+    #[arg(long)]
+    pub settled: bool,
+}
+
 /// Flags of `sidefx logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -147,11 +180,17 @@ pub struct LogsArgs {
 }
 
 /// `sidefx chaos …`
+// The variants are the subcommand names (`kill-worker`, `stop-worker`, `start-worker`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum ChaosCommand {
     /// SIGKILL the worker, as a crash would. The supervisor (local) or compose's restart
     /// policy (Docker) starts it again; DriftQ redelivers whatever it had not acked.
     KillWorker(ModeArgs),
+    /// Local mode: stop the workers and keep them stopped (commands queue up in DriftQ).
+    StopWorker,
+    /// Local mode: start the workers stopped by `stop-worker` again.
+    StartWorker,
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ fn report(end: &RunEnd, evidence: &Evidence, timeout: u64, style: Style) -> Resu
 }
 
 /// `--api`, else the API of the stack recorded in the data dir, else localhost:8000.
-fn api_url(flag: Option<&str>, dir: &DataDir) -> Result<String> {
+pub fn api_url(flag: Option<&str>, dir: &DataDir) -> Result<String> {
     let url = match flag {
         Some(url) => url.to_owned(),
         None => StackState::load(dir)?.map_or_else(|| DEFAULT_API.to_owned(), |s| s.api_url),

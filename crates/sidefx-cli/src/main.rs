@@ -1,5 +1,6 @@
-//! `sidefx`: start and stop the stack (Docker or local processes), run the demos and check the
-//! exactly-once proof. `main` only parses the command line and dispatches.
+//! `sidefx`: start and stop the stack (Docker or local processes), run the demos, check the
+//! exactly-once proof (`verify`) and try hard to break it (`torture`). `main` only parses the
+//! command line and dispatches.
 
 // This is the user interface: its output goes to the terminal on purpose.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -8,12 +9,15 @@ mod chaos;
 mod cli;
 mod demo;
 mod health;
+mod load;
 mod logs;
 mod proof;
 mod sse;
 mod stack;
 mod timeline;
+mod torture;
 mod ui;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -27,7 +31,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let style = ui::Style::detect();
     match run(cli, style).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("{} {e:#}", style.err("error:"));
             ExitCode::FAILURE
@@ -35,9 +39,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, style: ui::Style) -> anyhow::Result<()> {
+/// Runs the command; most exit 0 on success, `verify` and `torture` choose their own code.
+async fn run(cli: Cli, style: ui::Style) -> anyhow::Result<ExitCode> {
     let dir = DataDir::new(&cli.data_dir)?;
-    match cli.command {
+    let done = match cli.command {
+        Command::Verify(args) => return verify::run(&dir, &args, style).await,
+        Command::Torture(args) => return torture::run(&args, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,
         Command::Status => stack::report::status(&dir, style).await,
@@ -46,8 +53,11 @@ async fn run(cli: Cli, style: ui::Style) -> anyhow::Result<()> {
         Command::Chaos(ChaosCommand::KillWorker(mode)) => {
             chaos::kill_worker(&dir, mode, style).await
         }
+        Command::Chaos(ChaosCommand::StopWorker) => chaos::pause_workers(&dir, false, style).await,
+        Command::Chaos(ChaosCommand::StartWorker) => chaos::pause_workers(&dir, true, style).await,
         Command::Supervise => {
             stack::supervisor::run(dir, stack::supervisor::termination_signal()).await
         }
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

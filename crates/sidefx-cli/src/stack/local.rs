@@ -1,8 +1,8 @@
-//! Local mode: the stack as three processes on this machine (no Docker). `up` checks the data
-//! dir and ports, finds the binaries, records the plan in the state file and hands over to the
-//! supervisor; `down` stops the recorded processes, supervisor first.
+//! Local mode: the stack as processes on this machine (no Docker). `up` records the plan in
+//! the state file and hands over to the supervisor (in the foreground, or detached, which is
+//! also how `sidefx torture` starts its stacks); `down` stops the recorded processes,
+//! supervisor first.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::sync::Notify;
 
-use super::state::{LocalProcesses, StackState};
-use super::{DataDir, Mode, Service, supervisor};
+use super::plan::LocalPlan;
+use super::state::{LocalProcesses, RestartPolicy, StackState};
+use super::{DataDir, Service, supervisor};
 use crate::cli::{DownArgs, UpArgs};
 use crate::health;
 use crate::ui::{Spinner, Style};
@@ -24,45 +25,35 @@ const SERVICE_GRACE: Duration = Duration::from_secs(5);
 
 /// `sidefx up --local`.
 pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
-    refuse_if_running(dir, style)?;
-    let api_port = free_port(args.api_port, "--api-port")?;
-    let driftq_port = free_port(args.driftq_port, "--driftq-port")?;
-    if api_port == driftq_port {
-        bail!("--api-port and --driftq-port must differ (both are {api_port})");
-    }
-    let binaries = super::binaries::locate_binaries()?;
-    let state = StackState {
-        mode: Mode::Local,
-        api_url: format!("http://127.0.0.1:{api_port}"),
-        driftq_url: format!("http://127.0.0.1:{driftq_port}"),
-        api_port,
-        driftq_port,
-        compose_file: None,
-        local: Some(LocalProcesses {
-            binaries,
-            supervisor: None,
-            driftq: None,
-            api: None,
-            worker: None,
-            worker_restarts: 0,
-        }),
+    let plan = LocalPlan {
+        api_port: args.api_port,
+        driftq_port: args.driftq_port,
+        workers: args.workers,
+        restart: RestartPolicy::Workers,
     };
-    state.save(dir)?;
+    let state = plan.record(dir, style)?;
     let timeout = Duration::from_secs(args.timeout);
     if args.detached {
-        up_detached(dir, &state, timeout, style).await
+        if let Err(e) = start_detached(dir, &state, &[], timeout).await {
+            super::report::print_log_tails(dir, style);
+            return Err(e);
+        }
+        super::report::print_ready(dir, &state, style);
+        Ok(())
     } else {
         up_foreground(dir, &state, timeout, style).await
     }
 }
 
-/// Starts `sidefx supervise` in its own process group (so the terminal's Ctrl-C does not reach
-/// it) with its output in `supervisor.log`, and waits until the stack is healthy.
-async fn up_detached(
+/// Starts `sidefx supervise` for the stack recorded in `dir`, in its own process group (so
+/// the terminal's Ctrl-C does not reach it), with `env` added to its environment (the services
+/// inherit it) and its output in `supervisor.log`; waits until the stack is healthy. On
+/// failure, stops whatever started.
+pub async fn start_detached(
     dir: &DataDir,
     state: &StackState,
+    env: &[(&str, String)],
     timeout: Duration,
-    style: Style,
 ) -> Result<()> {
     let log = super::launch::open_log(&dir.supervisor_log())?;
     let exe = std::env::current_exe().context("cannot find the sidefx executable")?;
@@ -70,6 +61,7 @@ async fn up_detached(
         .arg("--data-dir")
         .arg(dir.root())
         .arg("supervise")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -86,13 +78,11 @@ async fn up_detached(
     if let Err(e) = waited {
         stop_child(&mut child).await;
         stop(dir, state).await?;
-        super::report::print_log_tails(dir, style);
         return Err(e.context(format!(
             "the local stack did not start (logs in {})",
             dir.root().display()
         )));
     }
-    super::report::print_ready(dir, state, style);
     Ok(())
 }
 
@@ -180,7 +170,7 @@ pub async fn down(
 
 /// Stops the supervisor (which stops its services in order and restarts nothing while it
 /// stops), then any recorded service still alive (e.g. after the supervisor was SIGKILLed).
-async fn stop(dir: &DataDir, state: &StackState) -> Result<()> {
+pub async fn stop(dir: &DataDir, state: &StackState) -> Result<()> {
     let recorded = state
         .local
         .as_ref()
@@ -207,6 +197,10 @@ async fn stop(dir: &DataDir, state: &StackState) -> Result<()> {
             record.terminate(SERVICE_GRACE).await;
         }
     }
+    // Workers 2..N, from the newest record (the supervisor started them).
+    for record in newest.iter().flat_map(LocalProcesses::worker_records) {
+        record.terminate(SERVICE_GRACE).await;
+    }
     spinner.finish();
     StackState::remove(dir)
 }
@@ -221,75 +215,4 @@ pub fn wipe(dir: &DataDir, style: Style) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Refuses when a stack recorded in the data dir still runs; forgets a stale record.
-fn refuse_if_running(dir: &DataDir, style: Style) -> Result<()> {
-    let Some(state) = StackState::load(dir)? else {
-        return Ok(());
-    };
-    let location = dir.root().display();
-    let Some(procs) = &state.local else {
-        bail!(
-            "a {:?} stack is recorded in {location}: stop it with `sidefx down`, or use another --data-dir",
-            state.mode
-        );
-    };
-    let alive = [
-        procs.supervisor.as_ref(),
-        procs.driftq.as_ref(),
-        procs.api.as_ref(),
-        procs.worker.as_ref(),
-    ];
-    if let Some(pid) = alive
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_ours())
-        .map(|p| p.pid)
-    {
-        bail!(
-            "a local stack is already running in {location} (pid {pid}, API {}): stop it with \
-             `sidefx down`, or start another one with a different --data-dir and ports",
-            state.api_url
-        );
-    }
-    println!(
-        "{}",
-        style.dim(&format!("forgetting a stale stack record in {location}"))
-    );
-    StackState::remove(dir)
-}
-
-/// `port`, checked free on 127.0.0.1; 0 picks a free one.
-fn free_port(port: u16, flag: &str) -> Result<u16> {
-    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-        Ok(listener) => Ok(listener.local_addr()?.port()),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "port {port} is already in use: stop what listens there, or choose another with \
-             {flag} (0 picks a free port)"
-        ),
-        Err(e) => Err(e).with_context(|| format!("cannot check port {port}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_taken_port_is_refused_with_the_flag_to_change_it() {
-        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let port = taken.local_addr().unwrap().port();
-        let err = free_port(port, "--api-port").unwrap_err().to_string();
-        assert!(
-            err.contains(&port.to_string()) && err.contains("--api-port"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn port_zero_picks_a_free_port() {
-        let port = free_port(0, "--api-port").unwrap();
-        assert_ne!(port, 0);
-    }
 }

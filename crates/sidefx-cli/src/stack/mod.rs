@@ -3,11 +3,14 @@
 //! their flags, else from the state file of the data dir, else from what the machine has.
 
 pub mod binaries;
+pub mod children;
 pub mod docker;
 pub mod launch;
 pub mod local;
+pub mod plan;
 pub mod process;
 pub mod report;
+pub mod restart;
 pub mod state;
 pub mod supervisor;
 

@@ -49,9 +49,41 @@ pub struct LocalProcesses {
     /// `sidefx-worker`, once started (the PID changes on every restart).
     #[serde(default)]
     pub worker: Option<ProcessRecord>,
-    /// How often the supervisor has restarted the worker.
+    /// How often the supervisor has restarted a worker.
     #[serde(default)]
     pub worker_restarts: u32,
+    /// How many worker processes the supervisor runs (`sidefx up --workers N`); they share
+    /// one consumer group, so DriftQ spreads the commands over them.
+    #[serde(default = "one_worker")]
+    pub workers: u32,
+    /// Workers 2..=N (worker 1 is `worker`), once started; `None` while one is stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_workers: Vec<Option<ProcessRecord>>,
+    /// What the supervisor restarts when it exits.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// The workers were stopped on purpose (`sidefx chaos stop-worker`): not restarted until
+    /// `sidefx chaos start-worker`.
+    #[serde(default)]
+    pub workers_paused: bool,
+}
+
+fn one_worker() -> u32 {
+    1
+}
+
+/// Which services the supervisor restarts when they exit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartPolicy {
+    /// The workers only, with a backoff for crash loops (compose's `restart: unless-stopped`);
+    /// if DriftQ or the API exits, the supervisor stops the whole stack rather than leave half
+    /// of it running.
+    #[default]
+    Workers,
+    /// Every service, at once (`sidefx torture` kills DriftQ and the API on purpose: their
+    /// restart is part of the test, not a failure).
+    Every,
 }
 
 impl LocalProcesses {
@@ -71,6 +103,33 @@ impl LocalProcesses {
             Service::Worker => self.worker = record,
             Service::Driftq => self.driftq = record,
         }
+    }
+
+    /// The record of worker `index` (0-based).
+    pub fn worker_at(&self, index: usize) -> Option<&ProcessRecord> {
+        match index {
+            0 => self.worker.as_ref(),
+            n => self.more_workers.get(n - 1).and_then(Option::as_ref),
+        }
+    }
+
+    /// Sets (or clears) the record of worker `index` (0-based).
+    pub fn set_worker_at(&mut self, index: usize, record: Option<ProcessRecord>) {
+        if index == 0 {
+            self.worker = record;
+            return;
+        }
+        if self.more_workers.len() < index {
+            self.more_workers.resize(index, None);
+        }
+        self.more_workers[index - 1] = record;
+    }
+
+    /// The records of every worker that has one.
+    pub fn worker_records(&self) -> Vec<&ProcessRecord> {
+        (0..self.workers.max(1) as usize)
+            .filter_map(|i| self.worker_at(i))
+            .collect()
     }
 }
 
@@ -176,6 +235,10 @@ mod tests {
                     program: "/bin/sidefx-worker".into(),
                 }),
                 worker_restarts: 2,
+                workers: 1,
+                more_workers: Vec::new(),
+                restart: RestartPolicy::Workers,
+                workers_paused: false,
             }),
         }
     }

@@ -1,7 +1,9 @@
-//! The local supervisor: starts driftq-local, then the API and the worker, restarts the worker
+//! The local supervisor: starts driftq-local, then the API and the workers, restarts a worker
 //! whenever it exits (compose's `restart: unless-stopped`; exit code 137 is the worker's
-//! deliberate chaos crash), and on SIGTERM/Ctrl-C stops worker, API and DriftQ in that order.
-//! If DriftQ or the API dies, it stops everything rather than leave a half stack running.
+//! deliberate chaos crash), and on SIGTERM/Ctrl-C stops workers, API and DriftQ in that order.
+//! If DriftQ or the API dies, it stops everything rather than leave a half stack running,
+//! unless the stack's [`RestartPolicy`] is `Every`. SIGUSR1 stops the workers, SIGUSR2
+//! starts them again (`sidefx chaos stop-worker` / `start-worker`).
 
 use std::future::Future;
 use std::path::Path;
@@ -9,22 +11,16 @@ use std::pin::Pin;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
-use tokio::process::Child;
-
+use super::children::{Children, Slot};
 use super::launch::{Ports, open_log, service_command};
-use super::state::{ProcessRecord, StackState};
+use super::restart::Restarts;
+use super::state::{LocalProcesses, ProcessRecord, RestartPolicy, StackState};
 use super::{DataDir, Service};
 use crate::health::{self, HealthCheck};
+use anyhow::{Context, Result, anyhow, bail};
 
-/// Grace between SIGTERM and SIGKILL for each service.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long DriftQ may take to answer its health check before the others start.
 const DRIFTQ_START: Duration = Duration::from_secs(30);
-/// A worker that ran this long before exiting starts again without delay.
-const STABLE_RUN: Duration = Duration::from_secs(10);
-/// Cap of the restart delay for a worker that keeps exiting quickly.
-const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
 
 type Shutdown<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send)>;
 
@@ -43,11 +39,14 @@ pub async fn run(dir: DataDir, shutdown: impl Future<Output = ()> + Send) -> Res
     let mut stack = Supervised {
         dir,
         state,
-        children: Vec::new(),
-        worker_started: Instant::now(),
+        children: Children::default(),
+        workers: Vec::new(),
+        driftq: Restarts::new(),
+        api: Restarts::new(),
     };
     let result = stack.start_and_watch(shutdown.as_mut()).await;
-    stack.stop_all().await;
+    // Workers first (they hold leases), then the API, then DriftQ.
+    stack.children.stop_where(|_| true, say).await;
     StackState::remove(&stack.dir)?;
     match &result {
         Ok(()) => say("stack stopped"),
@@ -81,12 +80,43 @@ fn say(message: &str) {
 struct Supervised {
     dir: DataDir,
     state: StackState,
-    /// Running services, in start order.
-    children: Vec<(Service, Child)>,
-    worker_started: Instant,
+    children: Children,
+    /// When each worker (by index) last started, and how often in a row it exited quickly.
+    workers: Vec<Restarts>,
+    /// The same for DriftQ and the API (restarted only under [`RestartPolicy::Every`]).
+    driftq: Restarts,
+    api: Restarts,
+}
+
+/// What woke the supervisor up.
+enum Event {
+    Shutdown,
+    /// SIGUSR1 (`sidefx chaos stop-worker`).
+    PauseWorkers,
+    /// SIGUSR2 (`sidefx chaos start-worker`).
+    ResumeWorkers,
+    Exited(Slot, std::process::ExitStatus),
 }
 
 impl Supervised {
+    fn local(&self) -> Result<&LocalProcesses> {
+        self.state
+            .local
+            .as_ref()
+            .context("no local processes in the state")
+    }
+
+    fn local_mut(&mut self) -> Result<&mut LocalProcesses> {
+        self.state
+            .local
+            .as_mut()
+            .context("no local processes in the state")
+    }
+
+    fn worker_count(&self) -> usize {
+        self.local().map_or(1, |l| l.workers.max(1) as usize)
+    }
+
     async fn start_and_watch(&mut self, mut shutdown: Shutdown<'_>) -> Result<()> {
         // The services create their files, not their directories (neither does the real broker).
         for dir in [self.dir.wal_path(), self.dir.db_path()]
@@ -97,7 +127,7 @@ impl Supervised {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        self.start(Service::Driftq)?;
+        self.start(Slot::single(Service::Driftq))?;
         let driftq_ready = HealthCheck {
             name: "DriftQ",
             url: format!("{}/v1/healthz", self.state.driftq_url),
@@ -105,13 +135,15 @@ impl Supervised {
         tokio::select! {
             () = shutdown.as_mut() => return Ok(()),
             ready = health::wait_all(std::slice::from_ref(&driftq_ready), DRIFTQ_START, || Ok(())) => ready?,
-            exited = first_exit(&mut self.children) => {
-                let (service, status) = exited?;
-                bail!("{} exited ({status}); see {}", service.name(), self.dir.log_file(service).display());
+            exited = self.children.first_exit() => {
+                let (slot, status) = exited?;
+                bail!("{} exited ({status}); see {}", slot.label(), self.dir.log_file(slot.service).display());
             }
         }
-        self.start(Service::Api)?;
-        self.start(Service::Worker)?;
+        self.start(Slot::single(Service::Api))?;
+        if !self.local()?.workers_paused {
+            self.start_workers()?;
+        }
         say(&format!(
             "stack running: API {} DriftQ {}",
             self.state.api_url, self.state.driftq_url
@@ -119,45 +151,108 @@ impl Supervised {
         self.watch(shutdown).await
     }
 
-    /// Waits for the first service to exit (or the shutdown) and reacts.
+    fn start_workers(&mut self) -> Result<()> {
+        for index in 0..self.worker_count() {
+            self.start(Slot::worker(index))?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the first service to exit, a pause/resume signal, or the shutdown, and reacts.
     async fn watch(&mut self, mut shutdown: Shutdown<'_>) -> Result<()> {
-        let mut quick_exits = 0u32;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut pause = signal(SignalKind::user_defined1()).context("cannot watch SIGUSR1")?;
+        let mut resume = signal(SignalKind::user_defined2()).context("cannot watch SIGUSR2")?;
         loop {
-            let exited = tokio::select! {
-                () = shutdown.as_mut() => return Ok(()),
-                exited = first_exit(&mut self.children) => exited,
+            let event = tokio::select! {
+                () = shutdown.as_mut() => Event::Shutdown,
+                _ = pause.recv() => Event::PauseWorkers,
+                _ = resume.recv() => Event::ResumeWorkers,
+                exited = self.children.first_exit() => {
+                    let (slot, status) = exited?;
+                    Event::Exited(slot, status)
+                }
             };
-            let (service, status) = exited?;
-            if service != Service::Worker {
-                bail!(
-                    "{} exited ({status}); see {}",
-                    service.name(),
-                    self.dir.log_file(service).display()
-                );
+            match event {
+                Event::Shutdown => return Ok(()),
+                Event::PauseWorkers => self.pause_workers().await?,
+                Event::ResumeWorkers => self.resume_workers()?,
+                Event::Exited(slot, status) => {
+                    let Some(delay) = self.on_exit(slot, status)? else {
+                        continue;
+                    };
+                    tokio::select! {
+                        () = shutdown.as_mut() => return Ok(()),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    self.start(slot)?;
+                }
             }
-            let ran = self.worker_started.elapsed();
-            quick_exits = if ran >= STABLE_RUN {
-                0
-            } else {
-                quick_exits + 1
-            };
-            self.note_worker_exit(status);
-            let delay = restart_delay(quick_exits);
-            tokio::select! {
-                () = shutdown.as_mut() => return Ok(()),
-                () = tokio::time::sleep(delay) => {}
-            }
-            self.start(Service::Worker)?;
         }
     }
 
-    fn note_worker_exit(&mut self, status: std::process::ExitStatus) {
+    /// Decides what an exit means: `Some(delay)` to restart the slot after `delay`, `None` to
+    /// leave it stopped, an error to stop the stack.
+    fn on_exit(
+        &mut self,
+        slot: Slot,
+        status: std::process::ExitStatus,
+    ) -> Result<Option<Duration>> {
+        let policy = self.local()?.restart;
+        if slot.service != Service::Worker {
+            if policy != RestartPolicy::Every {
+                bail!(
+                    "{} exited ({status}); see {}",
+                    slot.label(),
+                    self.dir.log_file(slot.service).display()
+                );
+            }
+            say(&format!(
+                "{} exited ({status}); restarting it",
+                slot.label()
+            ));
+            return Ok(Some(self.restarts_of(slot).exited(policy)));
+        }
+        if self.local()?.workers_paused {
+            return Ok(None);
+        }
+        self.note_worker_exit(slot, status);
+        Ok(Some(self.restarts_of(slot).exited(policy)))
+    }
+
+    /// Stops every worker and keeps them stopped (their records are cleared).
+    async fn pause_workers(&mut self) -> Result<()> {
+        say("SIGUSR1: stopping the workers until SIGUSR2");
+        self.local_mut()?.workers_paused = true;
+        self.state.save(&self.dir)?;
+        self.children
+            .stop_where(|slot| slot.service == Service::Worker, say)
+            .await;
+        let count = self.worker_count();
+        let local = self.local_mut()?;
+        for index in 0..count {
+            local.set_worker_at(index, None);
+        }
+        self.state.save(&self.dir)
+    }
+
+    /// Starts the workers again after a pause.
+    fn resume_workers(&mut self) -> Result<()> {
+        if !self.local()?.workers_paused {
+            return Ok(());
+        }
+        say("SIGUSR2: starting the workers again");
+        self.local_mut()?.workers_paused = false;
+        self.start_workers()
+    }
+
+    fn note_worker_exit(&mut self, slot: Slot, status: std::process::ExitStatus) {
         let why = if status.code() == Some(137) {
             "exit code 137: a deliberate chaos crash (fail_mode)".to_owned()
         } else {
             status.to_string()
         };
-        let line = format!("worker exited ({why}); restarting it");
+        let line = format!("{} exited ({why}); restarting it", slot.label());
         say(&line);
         // Also in worker.log, where people look for it (like `docker compose logs worker`).
         if let Ok(mut log) = open_log(&self.dir.log_file(Service::Worker)) {
@@ -170,16 +265,12 @@ impl Supervised {
     }
 
     /// Spawns one service with its output appended to `<service>.log` and records its PID.
-    fn start(&mut self, service: Service) -> Result<()> {
+    fn start(&mut self, slot: Slot) -> Result<()> {
         let ports = self.state_ports();
-        let local = self
-            .state
-            .local
-            .as_ref()
-            .context("no local processes in the state")?;
-        let program = local.binaries.of(service).to_path_buf();
-        let mut command = service_command(service, &local.binaries, &self.dir, &ports);
-        let log = open_log(&self.dir.log_file(service))?;
+        let local = self.local()?;
+        let program = local.binaries.of(slot.service).to_path_buf();
+        let mut command = service_command(slot.service, &local.binaries, &self.dir, &ports);
+        let log = open_log(&self.dir.log_file(slot.service))?;
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -191,20 +282,32 @@ impl Supervised {
             .with_context(|| format!("cannot start {}", program.display()))?;
         let pid = child
             .id()
-            .ok_or_else(|| anyhow!("{} exited at once", service.name()))?;
-        say(&format!("started {} pid={pid}", service.name()));
-        let local = self
-            .state
-            .local
-            .as_mut()
-            .context("no local processes in the state")?;
-        local.set_service(service, Some(ProcessRecord { pid, program }));
-        self.state.save(&self.dir)?;
-        if service == Service::Worker {
-            self.worker_started = Instant::now();
+            .ok_or_else(|| anyhow!("{} exited at once", slot.label()))?;
+        say(&format!("started {} pid={pid}", slot.label()));
+        let record = Some(ProcessRecord { pid, program });
+        let local = self.local_mut()?;
+        match slot.service {
+            Service::Worker => local.set_worker_at(slot.index, record),
+            service => local.set_service(service, record),
         }
-        self.children.push((service, child));
+        self.state.save(&self.dir)?;
+        self.restarts_of(slot).started = Instant::now();
+        self.children.push(slot, child);
         Ok(())
+    }
+
+    /// The restart bookkeeping of `slot`.
+    fn restarts_of(&mut self, slot: Slot) -> &mut Restarts {
+        match slot.service {
+            Service::Worker => {
+                if self.workers.len() <= slot.index {
+                    self.workers.resize(slot.index + 1, Restarts::new());
+                }
+                &mut self.workers[slot.index]
+            }
+            Service::Driftq => &mut self.driftq,
+            Service::Api => &mut self.api,
+        }
     }
 
     fn state_ports(&self) -> Ports {
@@ -213,78 +316,5 @@ impl Supervised {
             driftq: self.state.driftq_port,
             driftq_url: self.state.driftq_url.clone(),
         }
-    }
-
-    /// Worker first (it holds leases), then the API, then DriftQ: SIGTERM, grace, SIGKILL.
-    async fn stop_all(&mut self) {
-        while let Some((service, mut child)) = self.children.pop() {
-            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            if tokio::time::timeout(STOP_GRACE, child.wait())
-                .await
-                .is_err()
-            {
-                say(&format!(
-                    "{} did not stop within {}s; killing it",
-                    service.name(),
-                    STOP_GRACE.as_secs()
-                ));
-                let _ = child.kill().await;
-            }
-        }
-    }
-}
-
-/// Waits until one of the children exits and takes it out of the list.
-/// (`Child::wait` is cancel safe, so dropping this inside `select!` loses nothing.)
-async fn first_exit(
-    children: &mut Vec<(Service, Child)>,
-) -> Result<(Service, std::process::ExitStatus)> {
-    let (index, status) = {
-        let mut waits: Vec<_> = children
-            .iter_mut()
-            .map(|(_, child)| Box::pin(child.wait()))
-            .collect();
-        std::future::poll_fn(|cx| {
-            for (index, wait) in waits.iter_mut().enumerate() {
-                if let std::task::Poll::Ready(status) = wait.as_mut().poll(cx) {
-                    return std::task::Poll::Ready((index, status));
-                }
-            }
-            std::task::Poll::Pending
-        })
-        .await
-    };
-    let (service, _) = children.remove(index);
-    Ok((
-        service,
-        status.with_context(|| format!("cannot wait for {}", service.name()))?,
-    ))
-}
-
-/// 0 for the first quick exit (a chaos crash should recover fast), then 100 ms doubling to 5 s.
-fn restart_delay(quick_exits: u32) -> Duration {
-    if quick_exits <= 1 {
-        return Duration::ZERO;
-    }
-    let exponent = (quick_exits - 2).min(10);
-    (Duration::from_millis(100) * 2u32.pow(exponent)).min(MAX_RESTART_DELAY)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_crashed_worker_restarts_at_once_then_backs_off() {
-        assert_eq!(restart_delay(0), Duration::ZERO);
-        assert_eq!(restart_delay(1), Duration::ZERO);
-        assert_eq!(restart_delay(2), Duration::from_millis(100));
-        assert_eq!(restart_delay(3), Duration::from_millis(200));
-        assert_eq!(restart_delay(40), MAX_RESTART_DELAY);
     }
 }

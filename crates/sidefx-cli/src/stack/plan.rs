@@ -1,0 +1,132 @@
+//! What `sidefx up --local` (and `sidefx torture`) decide before anything starts: free ports,
+//! the binaries, how many workers and what the supervisor restarts, recorded in the state file
+//! for the supervisor to carry out.
+
+use std::net::{Ipv4Addr, TcpListener};
+
+use anyhow::{Context, Result, bail};
+
+use super::state::{LocalProcesses, RestartPolicy, StackState};
+use super::{DataDir, Mode};
+use crate::ui::Style;
+
+/// The shape of a local stack.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalPlan {
+    /// API port on 127.0.0.1 (0 picks a free one).
+    pub api_port: u16,
+    /// DriftQ port on 127.0.0.1 (0 picks a free one).
+    pub driftq_port: u16,
+    /// Worker processes (at least 1).
+    pub workers: u32,
+    /// What the supervisor restarts.
+    pub restart: RestartPolicy,
+}
+
+impl LocalPlan {
+    /// Checks the data dir and the ports, finds the binaries, and records the stack in the
+    /// state file (nothing runs yet). Port 0 is resolved to a free port here, so the state
+    /// file holds the real URLs before any service starts.
+    pub fn record(&self, dir: &DataDir, style: Style) -> Result<StackState> {
+        refuse_if_running(dir, style)?;
+        let api_port = free_port(self.api_port, "--api-port")?;
+        let driftq_port = free_port(self.driftq_port, "--driftq-port")?;
+        if api_port == driftq_port {
+            bail!("--api-port and --driftq-port must differ (both are {api_port})");
+        }
+        let binaries = super::binaries::locate_binaries()?;
+        let state = StackState {
+            mode: Mode::Local,
+            api_url: format!("http://127.0.0.1:{api_port}"),
+            driftq_url: format!("http://127.0.0.1:{driftq_port}"),
+            api_port,
+            driftq_port,
+            compose_file: None,
+            local: Some(LocalProcesses {
+                binaries,
+                supervisor: None,
+                driftq: None,
+                api: None,
+                worker: None,
+                worker_restarts: 0,
+                workers: self.workers.max(1),
+                more_workers: Vec::new(),
+                restart: self.restart,
+                workers_paused: false,
+            }),
+        };
+        state.save(dir)?;
+        Ok(state)
+    }
+}
+
+/// Refuses when a stack recorded in the data dir still runs; forgets a stale record.
+fn refuse_if_running(dir: &DataDir, style: Style) -> Result<()> {
+    let Some(state) = StackState::load(dir)? else {
+        return Ok(());
+    };
+    let location = dir.root().display();
+    let Some(procs) = &state.local else {
+        bail!(
+            "a {:?} stack is recorded in {location}: stop it with `sidefx down`, or use another --data-dir",
+            state.mode
+        );
+    };
+    let alive = [
+        procs.supervisor.as_ref(),
+        procs.driftq.as_ref(),
+        procs.api.as_ref(),
+    ];
+    if let Some(pid) = alive
+        .into_iter()
+        .flatten()
+        .chain(procs.worker_records())
+        .find(|p| p.is_ours())
+        .map(|p| p.pid)
+    {
+        bail!(
+            "a local stack is already running in {location} (pid {pid}, API {}): stop it with \
+             `sidefx down`, or start another one with a different --data-dir and ports",
+            state.api_url
+        );
+    }
+    println!(
+        "{}",
+        style.dim(&format!("forgetting a stale stack record in {location}"))
+    );
+    StackState::remove(dir)
+}
+
+/// `port`, checked free on 127.0.0.1; 0 picks a free one.
+fn free_port(port: u16, flag: &str) -> Result<u16> {
+    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(listener) => Ok(listener.local_addr()?.port()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {port} is already in use: stop what listens there, or choose another with \
+             {flag} (0 picks a free port)"
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot check port {port}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_refused_with_the_flag_to_change_it() {
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = free_port(port, "--api-port").unwrap_err().to_string();
+        assert!(
+            err.contains(&port.to_string()) && err.contains("--api-port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn port_zero_picks_a_free_port() {
+        let port = free_port(0, "--api-port").unwrap();
+        assert_ne!(port, 0);
+    }
+}

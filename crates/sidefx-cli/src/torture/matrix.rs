@@ -1,0 +1,90 @@
+//! The runs each scenario submits, and the crash-point matrix: every `fail_mode` of the
+//! worker x every worker count, one fresh stack per cell. Each run crashes its worker once, at
+//! its crash point, on its first claim; the restarted worker (or another one) must then heal,
+//! take over or skip, never repeat.
+
+use super::args::TortureArgs;
+use super::scenario::{Chaos, Scenario};
+use crate::load::RunSpec;
+
+/// The four crash points of DESIGN.md, as `fail_mode` values.
+pub const CRASH_POINTS: [&str; 4] = [
+    "crash_after_claim_before_effect",
+    "crash_after_effect_before_mark_done",
+    "crash_after_mark_done_before_ack",
+    "crash_after_effect_before_ack",
+];
+
+/// One scenario per crash point and worker count.
+pub fn scenarios(args: &TortureArgs) -> Vec<Scenario> {
+    let mut cells = Vec::new();
+    for &workers in &args.matrix_workers {
+        for (index, fail_mode) in CRASH_POINTS.into_iter().enumerate() {
+            let tag = format!("m{index}w{workers}");
+            cells.push(Scenario {
+                name: format!("matrix {fail_mode}"),
+                workers,
+                specs: runs(&tag, args.matrix_runs, fail_mode, args.dead_letter_every),
+                chaos: Chaos::None,
+            });
+        }
+    }
+    cells
+}
+
+/// `n` runs with `fail_mode`. Every `dead_letter_every`-th run fails on both of its 2
+/// attempts (it must end dead-lettered, with no effect); the one half-way between fails once
+/// and then succeeds (a retry must not duplicate). Business keys are unique per run, so
+/// exactly one ticket per completed run is expected.
+pub fn runs(
+    tag: &str,
+    n: usize,
+    fail_mode: &'static str,
+    dead_letter_every: usize,
+) -> Vec<RunSpec> {
+    let salt = rand::random::<u32>() & 0xff_ffff;
+    (0..n)
+        .map(|i| {
+            let (fail_before_effect_n, max_attempts) = match dead_letter_every {
+                0 => (0, 3),
+                every if i % every == every - 1 => (2, 2),
+                every if every >= 2 && i % every == every / 2 - 1 => (1, 3),
+                _ => (0, 3),
+            };
+            RunSpec {
+                business_key: format!("t-{tag}-{salt:06x}-{i}"),
+                amount: 10.0 + (i % 90) as f64,
+                fail_before_effect_n,
+                fail_mode,
+                max_attempts,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::End;
+
+    #[test]
+    fn every_tenth_run_dead_letters_and_one_retries() {
+        let specs = runs("x", 20, "none", 10);
+        let dead: Vec<_> = specs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.expected_end() == End::DeadLettered)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(dead, [9, 19]);
+        assert_eq!(specs[4].fail_before_effect_n, 1);
+        assert_eq!(specs[4].expected_end(), End::Completed);
+        let keys: std::collections::HashSet<_> = specs.iter().map(|s| &s.business_key).collect();
+        assert_eq!(keys.len(), 20);
+        assert!(
+            runs("x", 5, "none", 0)
+                .iter()
+                .all(|s| s.fail_before_effect_n == 0)
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! One throwaway local stack per scenario: free ports, its own data dir, every service
+//! restarted at once when it dies (kills are the test), a short lease so redeliveries come
+//! quickly. Kills go by the PIDs the supervisor records, checked to still be ours.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nix::sys::signal::Signal;
+use rand::seq::IndexedRandom;
+
+use crate::stack::plan::LocalPlan;
+use crate::stack::state::{ProcessRecord, RestartPolicy, StackState};
+use crate::stack::{DataDir, Service, local};
+use crate::ui::Style;
+
+/// How long a stack may take to become healthy.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The worker settings every torture stack runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerTuning {
+    /// WORKER_LEASE_MS.
+    pub lease_ms: u64,
+    /// WORKER_RETRY_BASE_MS.
+    pub retry_base_ms: u64,
+}
+
+/// A running stack; [`TortureStack::stop`] stops it, and dropping it without that kills
+/// every recorded process (a failed or interrupted run must not leave processes behind).
+#[derive(Debug)]
+pub struct TortureStack {
+    dir: DataDir,
+    state: StackState,
+    stopped: bool,
+}
+
+impl TortureStack {
+    /// Starts a stack with `workers` workers in `dir` and waits until it is healthy.
+    pub async fn start(dir: DataDir, workers: u32, tuning: WorkerTuning) -> Result<Self> {
+        let plan = LocalPlan {
+            api_port: 0,
+            driftq_port: 0,
+            workers,
+            restart: RestartPolicy::Every,
+        };
+        let state = plan.record(&dir, Style::detect())?;
+        let env = [
+            ("WORKER_LEASE_MS", tuning.lease_ms.to_string()),
+            ("WORKER_RETRY_BASE_MS", tuning.retry_base_ms.to_string()),
+            // Keeps the dead-letter path quick without changing what is tested.
+            (
+                "WORKER_RETRY_MAX_MS",
+                (tuning.retry_base_ms * 8).to_string(),
+            ),
+        ];
+        local::start_detached(&dir, &state, &env, START_TIMEOUT).await?;
+        Ok(Self {
+            dir,
+            state,
+            stopped: false,
+        })
+    }
+
+    /// The API's base URL.
+    pub fn api_url(&self) -> &str {
+        &self.state.api_url
+    }
+
+    /// The newest state the supervisor wrote (PIDs change on every restart).
+    fn current(&self) -> Result<StackState> {
+        StackState::load(&self.dir)?.context("the torture stack's state file is gone")
+    }
+
+    /// SIGKILLs one live worker chosen at random; false when none was alive.
+    pub fn kill_random_worker(&self) -> Result<bool> {
+        let state = self.current()?;
+        let local = state.local.as_ref().context("not a local stack")?;
+        let alive: Vec<&ProcessRecord> = local
+            .worker_records()
+            .into_iter()
+            .filter(|r| r.is_ours())
+            .collect();
+        Ok(alive
+            .choose(&mut rand::rng())
+            .is_some_and(|r| r.signal_if_ours(Signal::SIGKILL)))
+    }
+
+    /// SIGKILLs DriftQ or the API; false when it was not running.
+    pub fn kill(&self, service: Service) -> Result<bool> {
+        let state = self.current()?;
+        let local = state.local.as_ref().context("not a local stack")?;
+        Ok(local
+            .service(service)
+            .is_some_and(|r| r.signal_if_ours(Signal::SIGKILL)))
+    }
+
+    /// How often the supervisor restarted a worker (kills and deliberate crashes).
+    pub fn worker_restarts(&self) -> Result<u32> {
+        let state = self.current()?;
+        Ok(state.local.map_or(0, |l| l.worker_restarts))
+    }
+
+    /// Stops the supervisor and every service.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stopped = true;
+        let state = StackState::load(&self.dir)?.unwrap_or_else(|| self.state.clone());
+        local::stop(&self.dir, &state).await
+    }
+}
+
+impl Drop for TortureStack {
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let state = StackState::load(&self.dir)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.state.clone());
+        let Some(local) = state.local.as_ref() else {
+            return;
+        };
+        // The supervisor first, so it restarts nothing; then every service it recorded.
+        let records = [
+            local.supervisor.as_ref(),
+            local.api.as_ref(),
+            local.driftq.as_ref(),
+        ];
+        for record in records.into_iter().flatten().chain(local.worker_records()) {
+            record.signal_if_ours(Signal::SIGKILL);
+        }
+    }
+}
