@@ -1,67 +1,110 @@
 //! Per-partition ack ordering. DriftQ's committed offset is the *highest* offset ever acked
 //! (PROTOCOL §3.6, Q1): acking offset 7 while 5 is still running would, after a broker
 //! restart, make the group resume after 7 and lose 5. So a message is acked only when it and
-//! every lower offset of the same partition delivered to this process are finished.
+//! every lower offset of the same partition delivered to this process are finished — and a
+//! lower message we did *not* ack (its step failed, or it was left for redelivery) holds the
+//! later acks back until DriftQ has redelivered it and it was acked, or for `hold` at most.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 /// Where one delivered message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     /// A step is handling it.
     Running,
-    /// Handled; `ack` says whether the outcome wants an ack (see `StepOutcome::acks`).
-    Finished { ack: bool },
+    /// Handled and wants its ack; waits for every lower offset.
+    Done,
+    /// Handled without an ack (failed, or left for redelivery) at `since`. DriftQ will
+    /// redeliver it; until then it is a barrier for the offsets above it.
+    Unacked { since: Instant },
 }
 
 /// Tracks messages delivered to this process, per partition, in offset order.
 ///
 /// Owned by the consume loop (single task), so it needs no lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AckTracker {
     partitions: HashMap<u32, BTreeMap<u64, Slot>>,
+    hold: Duration,
 }
 
 impl AckTracker {
-    /// An empty tracker.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty tracker. An unacked message holds the acks above it for at most `hold`: long
+    /// enough for DriftQ to redeliver it (its lease, plus the redelivery tick) and for whoever
+    /// gets it to finish; after that we assume another worker acked it, rather than stall
+    /// the partition behind a message this process may never see again.
+    pub fn new(hold: Duration) -> Self {
+        Self {
+            partitions: HashMap::new(),
+            hold,
+        }
     }
 
     /// Registers a delivery. Returns `false` when this (partition, offset) is already being
     /// handled here, or finished and waiting for a lower offset: the lease ran out and DriftQ
     /// redelivered it to us. Handling it twice would only race with ourselves, and the
-    /// pending ack (same owner) covers the new delivery too.
+    /// pending ack (same owner) covers the new delivery too. A redelivery of a message we
+    /// left unacked is handled again: that is the redelivery the barrier waits for.
     pub fn begin(&mut self, partition: u32, offset: u64) -> bool {
         let slots = self.partitions.entry(partition).or_default();
-        if slots.contains_key(&offset) {
-            return false;
+        match slots.get(&offset) {
+            None | Some(Slot::Unacked { .. }) => {
+                slots.insert(offset, Slot::Running);
+                true
+            }
+            Some(Slot::Running | Slot::Done) => false,
         }
-        slots.insert(offset, Slot::Running);
-        true
     }
 
-    /// Records that the step for (partition, offset) finished, and returns the offsets of
-    /// that partition that may now be acked, lowest first. They must be acked in that order.
-    ///
-    /// Finished messages that want no ack (left for redelivery, or failed) still unblock the
-    /// ones above them: they are someone else's job now (DriftQ redelivers them), and holding
-    /// later acks back for them would stall the partition behind a message we gave up.
-    pub fn finish(&mut self, partition: u32, offset: u64, ack: bool) -> Vec<u64> {
+    /// Records that the step for (partition, offset) finished at `now` (`ack`: whether its
+    /// outcome wants an ack), and returns the offsets of that partition that may now be
+    /// acked, lowest first. They must be acked in that order.
+    pub fn finish(&mut self, partition: u32, offset: u64, ack: bool, now: Instant) -> Vec<u64> {
         let Some(slots) = self.partitions.get_mut(&partition) else {
             return Vec::new();
         };
         if let Some(slot) = slots.get_mut(&offset) {
-            *slot = Slot::Finished { ack };
+            *slot = if ack {
+                Slot::Done
+            } else {
+                Slot::Unacked { since: now }
+            };
         }
+        self.release(partition, now)
+    }
+
+    /// Lifts the barriers that are older than `hold` at `now`, returning the acks that this
+    /// releases per partition. Call it periodically.
+    pub fn release_expired(&mut self, now: Instant) -> Vec<(u32, Vec<u64>)> {
+        let partitions: Vec<u32> = self.partitions.keys().copied().collect();
+        partitions
+            .into_iter()
+            .map(|p| (p, self.release(p, now)))
+            .filter(|(_, ready)| !ready.is_empty())
+            .collect()
+    }
+
+    /// Pops the finished prefix of one partition.
+    fn release(&mut self, partition: u32, now: Instant) -> Vec<u64> {
+        let Some(slots) = self.partitions.get_mut(&partition) else {
+            return Vec::new();
+        };
         let mut ready = Vec::new();
         while let Some(entry) = slots.first_entry() {
             match *entry.get() {
                 Slot::Running => break,
-                Slot::Finished { ack } => {
-                    if ack {
-                        ready.push(*entry.key());
-                    }
+                Slot::Unacked { since } if now.duration_since(since) < self.hold => break,
+                Slot::Unacked { .. } => {
+                    tracing::warn!(
+                        partition,
+                        offset = *entry.key(),
+                        "unacked message not seen again within the hold; releasing the acks above it"
+                    );
+                    entry.remove();
+                }
+                Slot::Done => {
+                    ready.push(*entry.key());
                     entry.remove();
                 }
             }
@@ -82,57 +125,84 @@ impl AckTracker {
 mod tests {
     use super::*;
 
+    const HOLD: Duration = Duration::from_secs(10);
+
+    fn tracker() -> (AckTracker, Instant) {
+        (AckTracker::new(HOLD), Instant::now())
+    }
+
     #[test]
     fn in_order_completion_acks_immediately() {
-        let mut t = AckTracker::new();
+        let (mut t, now) = tracker();
         assert!(t.begin(0, 3));
         assert!(t.begin(0, 5));
-        assert_eq!(t.finish(0, 3, true), vec![3]);
-        assert_eq!(t.finish(0, 5, true), vec![5]);
+        assert_eq!(t.finish(0, 3, true, now), vec![3]);
+        assert_eq!(t.finish(0, 5, true, now), vec![5]);
         assert_eq!(t.pending(), 0);
     }
 
     #[test]
     fn higher_offset_waits_for_lower_one() {
-        let mut t = AckTracker::new();
+        let (mut t, now) = tracker();
         t.begin(0, 3);
         t.begin(0, 5);
-        assert!(t.finish(0, 5, true).is_empty(), "5 must wait for 3");
-        assert_eq!(t.finish(0, 3, true), vec![3, 5]);
+        assert!(t.finish(0, 5, true, now).is_empty(), "5 must wait for 3");
+        assert_eq!(t.finish(0, 3, true, now), vec![3, 5]);
         assert_eq!(t.pending(), 0);
     }
 
     #[test]
     fn partitions_are_independent() {
-        let mut t = AckTracker::new();
+        let (mut t, now) = tracker();
         t.begin(0, 1);
         t.begin(1, 2);
         assert_eq!(
-            t.finish(1, 2, true),
+            t.finish(1, 2, true, now),
             vec![2],
-            "partition 1 does not wait for partition 0"
+            "partition 1 does not wait for 0"
         );
-        assert_eq!(t.finish(0, 1, true), vec![1]);
+        assert_eq!(t.finish(0, 1, true, now), vec![1]);
     }
 
     #[test]
-    fn unacked_finish_releases_later_offsets_without_acking_itself() {
-        let mut t = AckTracker::new();
+    fn unacked_message_holds_later_acks_until_redelivered_and_acked() {
+        let (mut t, now) = tracker();
         t.begin(2, 10);
         t.begin(2, 11);
-        assert!(t.finish(2, 11, true).is_empty());
-        assert_eq!(t.finish(2, 10, false), vec![11]);
+        assert!(t.finish(2, 11, true, now).is_empty());
+        assert!(
+            t.finish(2, 10, false, now).is_empty(),
+            "10 failed: 11 must wait"
+        );
+        assert!(t.begin(2, 10), "the redelivery of 10 is handled again");
+        assert_eq!(t.finish(2, 10, true, now), vec![10, 11]);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn unacked_barrier_is_lifted_after_the_hold() {
+        let (mut t, now) = tracker();
+        t.begin(2, 10);
+        t.begin(2, 11);
+        t.finish(2, 10, false, now);
+        assert!(t.finish(2, 11, true, now).is_empty());
+        assert!(
+            t.release_expired(now + HOLD / 2).is_empty(),
+            "still within the hold"
+        );
+        assert_eq!(t.release_expired(now + HOLD), vec![(2, vec![11])]);
+        assert_eq!(t.pending(), 0);
     }
 
     #[test]
     fn duplicate_delivery_is_refused_until_released() {
-        let mut t = AckTracker::new();
+        let (mut t, now) = tracker();
         assert!(t.begin(0, 7));
         assert!(!t.begin(0, 7), "running");
         t.begin(0, 8);
-        t.finish(0, 8, true);
+        t.finish(0, 8, true, now);
         assert!(!t.begin(0, 8), "finished but waiting for 7");
-        assert_eq!(t.finish(0, 7, true), vec![7, 8]);
+        assert_eq!(t.finish(0, 7, true, now), vec![7, 8]);
         assert!(
             t.begin(0, 7),
             "released: a later redelivery is handled again"
@@ -141,10 +211,10 @@ mod tests {
 
     #[test]
     fn finishing_unknown_offset_is_harmless() {
-        let mut t = AckTracker::new();
-        assert!(t.finish(4, 1, true).is_empty());
+        let (mut t, now) = tracker();
+        assert!(t.finish(4, 1, true, now).is_empty());
         t.begin(4, 2);
-        assert!(t.finish(4, 1, true).is_empty());
+        assert!(t.finish(4, 1, true, now).is_empty());
         assert_eq!(t.pending(), 1);
     }
 }

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use driftq_client::{AckTarget, Client, Error};
-use tracing::{info, warn};
+use sidefx_core::metrics::record_broker_error;
+use tracing::{debug, info, warn};
 
 /// Attempts per ack when the broker is briefly unreachable.
 const ACK_ATTEMPTS: u32 = 3;
@@ -29,15 +30,18 @@ pub async fn ack(client: &Client, target: &AckTarget) -> AckResult {
     for attempt in 1..=ACK_ATTEMPTS {
         match client.ack(target).await {
             Ok(()) => {
-                info!(topic = %target.topic, partition, offset, "ack");
+                // Debug: one line per message; the step's "message handled" line says it all.
+                debug!(topic = %target.topic, partition, offset, "ack");
                 return AckResult::Acked;
             }
             Err(err) if err.is_not_in_flight() || matches!(err, Error::NotOwner) => {
+                record_broker_error(&err);
                 info!(topic = %target.topic, partition, offset, answer = %err,
                     "ack: already acked or redelivered elsewhere; treated as done");
                 return AckResult::AlreadyHandled;
             }
             Err(err) if err.is_transient() && attempt < ACK_ATTEMPTS => {
+                record_broker_error(&err);
                 warn!(
                     topic = %target.topic,
                     partition,
@@ -49,6 +53,7 @@ pub async fn ack(client: &Client, target: &AckTarget) -> AckResult {
                 tokio::time::sleep(Duration::from_millis(100) * attempt).await;
             }
             Err(err) => {
+                record_broker_error(&err);
                 // E.g. a keyed message whose lease expired while it waited for a lower offset
                 // (Q10): the broker redelivers it and the step skips the done effect.
                 warn!(

@@ -1,6 +1,7 @@
 //! The worker's one typed configuration, read once from flags and environment variables.
 //! Doc comments on the fields are the `--help` text.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -61,6 +62,11 @@ pub struct WorkerConfig {
     /// Upper bound of the retry backoff, in milliseconds.
     #[arg(long, env = "WORKER_RETRY_MAX_MS", default_value_t = 10_000)]
     pub retry_max_ms: u64,
+
+    /// Address of the Prometheus endpoint (`GET /metrics`), e.g. 127.0.0.1:9100. Unset: no
+    /// listener, and no metrics are recorded.
+    #[arg(long, env = "WORKER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl WorkerConfig {
@@ -113,6 +119,7 @@ mod tests {
         assert_eq!(c.lease_ms, 5000);
         assert_eq!(c.concurrency, 16);
         assert!(c.driftq_owner.starts_with("sidefx-worker-"));
+        assert_eq!(c.metrics_addr, None, "no metrics listener unless asked for");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! delivered here is finished too (see `ack_tracker` for why). It never decides an outcome
 //! itself; the step does.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
 
 use driftq_client::{AckTarget, Client, ConsumeRequest, Message};
 use futures::FutureExt;
@@ -15,6 +17,7 @@ use crate::ack_tracker::AckTracker;
 use crate::acker;
 use crate::outcome::StepOutcome;
 use crate::step::{self, StepContext, StepError};
+use crate::step_metrics;
 use crate::subscription::Subscription;
 
 /// What a finished step task reports back to the loop.
@@ -35,17 +38,23 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let request = subscription.request().clone();
-    // One acker task, fed in order: acks of one partition leave in the order the tracker
-    // released them, even when two steps finish at the same moment.
+    // One acker task, fed in order, with one lane per partition: acks of one partition leave
+    // in the order the tracker released them, and a slow ack holds back no other partition.
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let acks = tokio::spawn(send_acks(ctx.publisher.client().clone(), ack_rx));
-    let mut tracker = AckTracker::new();
+    let mut tracker = AckTracker::new(barrier_hold(ctx.lease));
+    let mut barrier_check = tokio::time::interval(ctx.lease);
     let mut steps = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
             Some(joined) = steps.join_next() => {
                 on_finished(joined, &mut tracker, &request, &ack_tx);
+            }
+            _ = barrier_check.tick() => {
+                for (partition, ready) in tracker.release_expired(Instant::now()) {
+                    queue_acks(&request, partition, ready, &ack_tx);
+                }
             }
             msg = subscription.next(), if steps.len() < concurrency => {
                 start_step(&ctx, msg, &mut tracker, &mut steps);
@@ -91,11 +100,15 @@ fn start_step(
     debug!(partition, offset, attempts = msg.attempts, key = %msg.key, "message received");
     let ctx = ctx.clone();
     steps.spawn(async move {
+        let started = Instant::now();
         // A panicking step must still report, or its partition's later acks would wait forever.
         let result = AssertUnwindSafe(step::handle_message(&ctx, &msg))
             .catch_unwind()
             .await
             .ok();
+        if let Some(Ok(outcome)) = &result {
+            step_metrics::record_step(outcome, started.elapsed());
+        }
         StepReport {
             partition,
             offset,
@@ -148,7 +161,25 @@ fn on_finished(
             false
         }
     };
-    for ready in tracker.finish(partition, offset, ack) {
+    let ready = tracker.finish(partition, offset, ack, Instant::now());
+    queue_acks(request, partition, ready, ack_tx);
+}
+
+/// How long a message we did not ack holds back the acks above it in its partition: DriftQ
+/// redelivers it one lease after our delivery (plus a 250 ms tick), and whoever gets it needs
+/// a moment to finish; twice the lease plus a second covers both.
+fn barrier_hold(lease: Duration) -> Duration {
+    lease * 2 + Duration::from_secs(1)
+}
+
+/// Queues the acks of `offsets` (already in release order) for the acker task.
+fn queue_acks(
+    request: &ConsumeRequest,
+    partition: u32,
+    offsets: Vec<u64>,
+    ack_tx: &mpsc::UnboundedSender<AckTarget>,
+) {
+    for ready in offsets {
         let target = AckTarget {
             topic: request.topic.clone(),
             group: request.group.clone(),
@@ -161,8 +192,29 @@ fn on_finished(
     }
 }
 
-/// Sends queued acks one by one, in queue order.
+/// Sends queued acks: one lane (task) per partition, so the partitions' acks go out
+/// concurrently while those of one partition leave one by one, in queue order. A single
+/// sequential acker capped the whole group at one ack round trip at a time, and every
+/// partition's 2 in-flight slots stayed taken while their acks queued behind others.
 async fn send_acks(client: Client, mut queue: mpsc::UnboundedReceiver<AckTarget>) {
+    let mut lanes: HashMap<u32, mpsc::UnboundedSender<AckTarget>> = HashMap::new();
+    let mut lane_tasks = JoinSet::new();
+    while let Some(target) = queue.recv().await {
+        let lane = lanes.entry(target.partition).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            lane_tasks.spawn(ack_lane(client.clone(), rx));
+            tx
+        });
+        // The lane lives until `lanes` is dropped below, so this cannot fail.
+        let _ = lane.send(target);
+    }
+    // Closing the lanes lets them finish what they hold, then end.
+    drop(lanes);
+    while lane_tasks.join_next().await.is_some() {}
+}
+
+/// Acks one partition's targets one by one.
+async fn ack_lane(client: Client, mut queue: mpsc::UnboundedReceiver<AckTarget>) {
     while let Some(target) = queue.recv().await {
         acker::ack(&client, &target).await;
     }

@@ -13,11 +13,13 @@ pub mod dlq_archive;
 pub mod effect;
 pub mod failure;
 pub mod local_claims;
+pub mod metrics_listener;
 pub mod outcome;
 pub mod retry_outbox;
 pub mod retry_policy;
 pub mod run_events;
 pub mod step;
+pub mod step_metrics;
 pub mod subscription;
 
 use std::future::Future;
@@ -49,6 +51,9 @@ pub enum WorkerError {
     /// The DriftQ URL is unusable.
     #[error("driftq client: {0}")]
     Client(#[from] driftq_client::Error),
+    /// The metrics endpoint (`WORKER_METRICS_ADDR`) could not start.
+    #[error("metrics endpoint: {0}")]
+    Metrics(#[from] metrics_listener::MetricsListenerError),
     /// A background task (retry outbox, DLQ archiver) panicked.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -67,6 +72,11 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
 
+    // First, so the metrics of the very first steps are recorded.
+    let metrics = match config.metrics_addr {
+        Some(addr) => Some(metrics_listener::start(addr, stop.clone()).await?),
+        None => None,
+    };
     let store = Store::open(&config.store.db_path).await?;
     let client = Client::new(&config.driftq.driftq_http_url)?;
     let publisher = Publisher::new(client.clone());
@@ -74,21 +84,11 @@ pub async fn run(
         return Ok(());
     }
     info!(owner = %config.driftq_owner, group = %config.worker_group, lease_ms = config.lease_ms,
-        concurrency = config.concurrency, "worker started");
+        concurrency = config.concurrency,
+        metrics_addr = ?metrics.as_ref().map(|m| m.local_addr),
+        "worker started");
 
-    let ctx = StepContext {
-        store: store.clone(),
-        artifacts: Artifacts::new(config.store.artifacts_dir.clone()),
-        publisher: publisher.clone(),
-        owner: config.driftq_owner.clone(),
-        lease: config.lease(),
-        retry_policy: RetryPolicy::new(
-            Duration::from_millis(config.retry_base_ms),
-            Duration::from_millis(config.retry_max_ms),
-        ),
-        local_claims: LocalClaims::new(),
-        retry_wakeup: Arc::new(Notify::new()),
-    };
+    let ctx = step_context(&config, store.clone(), publisher.clone());
     let outbox = tokio::spawn(retry_outbox::run(
         store.clone(),
         publisher,
@@ -105,8 +105,28 @@ pub async fn run(
     consume_loop::run(ctx, commands, config.concurrency as usize, stop).await;
     outbox.await?;
     archiver.await?;
+    if let Some(metrics) = metrics {
+        metrics.stopped().await;
+    }
     info!("worker stopped");
     Ok(())
+}
+
+/// What every step shares: the store, the artifacts, the publisher and the settings.
+fn step_context(config: &WorkerConfig, store: Store, publisher: Publisher) -> StepContext {
+    StepContext {
+        store,
+        artifacts: Artifacts::new(config.store.artifacts_dir.clone()),
+        publisher,
+        owner: config.driftq_owner.clone(),
+        lease: config.lease(),
+        retry_policy: RetryPolicy::new(
+            Duration::from_millis(config.retry_base_ms),
+            Duration::from_millis(config.retry_max_ms),
+        ),
+        local_claims: LocalClaims::new(),
+        retry_wakeup: Arc::new(Notify::new()),
+    }
 }
 
 /// A subscription to `topic` as this process's owner, with the configured lease.

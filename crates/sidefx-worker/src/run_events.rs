@@ -1,10 +1,14 @@
-//! Builders for the events the step emits, one per event type, filled from the command.
-//! Keeping them here keeps the step itself a readable sequence of decisions.
+//! Builders for the events the step emits, one per event type, filled from the command, and
+//! how they are published (with the run's status next to them). Keeping them here keeps the
+//! step itself a readable sequence of decisions.
 
 use std::time::Duration;
 
+use sidefx_core::{EffectId, Event, PublishError, RunCommand, RunStatus, SkipReason, now_ms};
+
 use crate::chaos::CrashPoint;
-use sidefx_core::{EffectId, Event, RunCommand, SkipReason, now_ms};
+use crate::step::{StepContext, StepError};
+use crate::step_metrics;
 
 /// `step.started`: a worker picked up attempt `cmd.attempt`.
 pub fn step_started(cmd: &RunCommand) -> Event {
@@ -145,4 +149,65 @@ pub fn run_dead_lettered(cmd: &RunCommand, error: &str) -> Event {
         step_id: cmd.step_id.clone(),
         error: error.to_owned(),
     }
+}
+
+impl StepContext {
+    /// Publishes `event` to its run's topic. A failure fails the step (no ack): events are
+    /// keyed, so the redelivered step re-emits them and the broker drops the duplicates.
+    pub(crate) async fn emit(&self, event: Event) -> Result<(), PublishError> {
+        tracing::debug!(event = event.kind(), "emit");
+        let mut tries = 0u32;
+        loop {
+            match self.publisher.event(&event).await {
+                // Two workers handling one command at once publish the same keyed event at
+                // the same moment; the broker refuses the second while the first is being
+                // stored. Waiting a moment turns that into the usual silent dedupe.
+                Err(err) if is_same_key_in_flight(&err) && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20) * tries).await;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// True for DriftQ's 400 `idempotency: key already in-flight` (a concurrent produce with the
+/// same key). Work-around: `PublishError` / `driftq_client::Error` have no helper for it.
+fn is_same_key_in_flight(err: &PublishError) -> bool {
+    matches!(err.driftq_error(), Some(driftq_client::Error::InvalidArgument { message })
+        if message.contains("key already in-flight"))
+}
+
+/// The run is `running` in the registry and `step.started` is on its topic. The two are
+/// independent (a store write and a produce), so they run concurrently: one round trip.
+pub(crate) async fn started(ctx: &StepContext, cmd: &RunCommand) -> Result<(), StepError> {
+    let attempts = cmd.attempt.saturating_add(1);
+    let (status, event) = tokio::join!(
+        ctx.store
+            .update_run(&cmd.run_id, RunStatus::Running, attempts),
+        ctx.emit(step_started(cmd)),
+    );
+    status?;
+    Ok(event?)
+}
+
+/// `step.completed` then `run.completed` (in this order: readers of the run's topic do not
+/// sort), while the registry records `completed` concurrently. The command is acked only
+/// after all three, so a failure of any one redelivers it and the step repeats them.
+pub(crate) async fn finished(ctx: &StepContext, cmd: &RunCommand) -> Result<(), StepError> {
+    let attempts = cmd.attempt.saturating_add(1);
+    let events = async {
+        ctx.emit(step_completed(cmd)).await?;
+        ctx.emit(run_completed(cmd)).await
+    };
+    let (status, events) = tokio::join!(
+        ctx.store
+            .update_run(&cmd.run_id, RunStatus::Completed, attempts),
+        events,
+    );
+    status?;
+    events?;
+    step_metrics::record_run_completed(&ctx.store, cmd).await;
+    Ok(())
 }

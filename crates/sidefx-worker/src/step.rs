@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use driftq_client::Message;
 use sidefx_core::{
-    ArtifactError, Artifacts, Claim, Command, EffectId, EffectRow, Event, MarkDone, NewClaim,
-    PublishError, Publisher, RunCommand, RunStatus, SkipReason, Store, StoreError, now_ms,
+    ArtifactError, Artifacts, Claim, Command, EffectId, EffectRow, MarkDone, NewClaim,
+    PublishError, Publisher, RunCommand, SkipReason, Store, StoreError, now_ms,
 };
 use tokio::sync::Notify;
 use tracing::{info, instrument, warn};
@@ -46,34 +46,6 @@ pub struct StepContext {
     pub local_claims: LocalClaims,
     /// Wakes the retry publisher when a retry is scheduled, so short backoffs are honoured.
     pub retry_wakeup: Arc<Notify>,
-}
-
-impl StepContext {
-    /// Publishes `event` to its run's topic. A failure fails the step (no ack): events are
-    /// keyed, so the redelivered step re-emits them and the broker drops the duplicates.
-    pub(crate) async fn emit(&self, event: Event) -> Result<(), PublishError> {
-        tracing::debug!(event = event.kind(), "emit");
-        let mut tries = 0u32;
-        loop {
-            match self.publisher.event(&event).await {
-                // Two workers handling one command at once publish the same keyed event at
-                // the same moment; the broker refuses the second while the first is being
-                // stored. Waiting a moment turns that into the usual silent dedupe.
-                Err(err) if is_same_key_in_flight(&err) && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(20) * tries).await;
-                }
-                result => return result,
-            }
-        }
-    }
-}
-
-/// True for DriftQ's 400 `idempotency: key already in-flight` (a concurrent produce with the
-/// same key). Work-around: `PublishError` / `driftq_client::Error` have no helper for it.
-fn is_same_key_in_flight(err: &PublishError) -> bool {
-    matches!(err.driftq_error(), Some(driftq_client::Error::InvalidArgument { message })
-        if message.contains("key already in-flight"))
 }
 
 /// A step that could not finish. The command is not acked and DriftQ redelivers it.
@@ -124,15 +96,10 @@ pub async fn handle_message(ctx: &StepContext, msg: &Message) -> Result<StepOutc
     fields(run_id = %cmd.run_id, effect_id = %cmd.effect_id(), attempt = cmd.attempt)
 )]
 pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome, StepError> {
-    let attempts = cmd.attempt.saturating_add(1);
-    ctx.store
-        .update_run(&cmd.run_id, RunStatus::Running, attempts)
-        .await?;
-    ctx.emit(run_events::step_started(cmd)).await?;
-
     // Demo switch: a transient failure *before* the side effect, e.g. a validation call that
-    // timed out. Retrying it is safe because nothing happened yet.
+    // timed out. Retrying it is safe because nothing happened yet (no claim either).
     if cmd.attempt < cmd.fail_before_effect_n {
+        run_events::started(ctx, cmd).await?;
         ctx.emit(run_events::step_failed(cmd, FORCED_FAILURE_REASON))
             .await?;
         return failure::after_failed_attempt(ctx, cmd, "forced failure before side effect").await;
@@ -143,11 +110,7 @@ pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome
         outcome,
         StepOutcome::Done | StepOutcome::AlreadyDone | StepOutcome::Healed | StepOutcome::TakenOver
     ) {
-        ctx.emit(run_events::step_completed(cmd)).await?;
-        ctx.emit(run_events::run_completed(cmd)).await?;
-        ctx.store
-            .update_run(&cmd.run_id, RunStatus::Completed, attempts)
-            .await?;
+        run_events::finished(ctx, cmd).await?;
     }
     info!(outcome = outcome.name(), "step finished");
     Ok(outcome)
@@ -162,6 +125,7 @@ async fn exactly_once_effect(
     // The store cannot tell two tasks of this process apart (same owner name), so this
     // process-local guard makes sure at most one of them holds the claim.
     let Some(_local) = ctx.local_claims.try_enter(&effect_id) else {
+        run_events::started(ctx, cmd).await?;
         info!(
             decision = "busy_here",
             "claim decided: another task of this process holds the effect; leaving for redelivery"
@@ -170,8 +134,16 @@ async fn exactly_once_effect(
     };
     // The claim: INSERT ... ON CONFLICT DO NOTHING, so exactly one contender per effect id
     // gets `Acquired`; everyone else gets the existing row to decide on.
+    //
+    // It runs concurrently with `started`: both writes then share one group commit (one
+    // fsync), and the produce overlaps them. Every event that depends on the claim's answer
+    // is emitted after both, so `step.started` still comes first on the run's topic. If the
+    // produce fails after the claim succeeded, the redelivery finds our own claim and takes it
+    // over (at once in this process, after the lease in a restarted one).
     let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.lease)?;
-    match ctx.store.claim(claim).await? {
+    let (claim, started) = tokio::join!(ctx.store.claim(claim), run_events::started(ctx, cmd));
+    started?;
+    match claim? {
         Claim::Acquired => {
             info!(
                 decision = "acquired",
@@ -269,12 +241,22 @@ async fn execute(
     // Chaos crashes only on a fresh claim: a fresh claim happens once per effect, so the
     // restarted worker (which heals, takes over or skips) never crashes again.
     let armed = |point: CrashPoint| claimed == Claimed::Fresh && point.armed(&cmd.fail_mode);
-    ctx.emit(run_events::effect_executing(cmd)).await?;
-    if armed(CrashPoint::AfterClaimBeforeEffect) {
+    let path = if armed(CrashPoint::AfterClaimBeforeEffect) {
+        ctx.emit(run_events::effect_executing(cmd)).await?;
         crash(ctx, cmd, CrashPoint::AfterClaimBeforeEffect).await?;
-    }
-
-    let path = effect::perform(&ctx.artifacts, cmd, effect_id).await?;
+        effect::perform(&ctx.artifacts, cmd, effect_id).await?
+    } else {
+        // The announcement and the effect overlap (a produce and a few fsyncs): the claim
+        // already decided that the effect runs, and `side_effect.done` waits for both, so
+        // the run's topic still reads executing, then done. If the produce fails after the
+        // effect, the redelivery heals the claim from the ticket.
+        let (announced, performed) = tokio::join!(
+            ctx.emit(run_events::effect_executing(cmd)),
+            effect::perform(&ctx.artifacts, cmd, effect_id),
+        );
+        announced?;
+        performed?
+    };
     let path = path.to_string_lossy().into_owned();
     if armed(CrashPoint::AfterEffectBeforeMarkDone) {
         crash(ctx, cmd, CrashPoint::AfterEffectBeforeMarkDone).await?;

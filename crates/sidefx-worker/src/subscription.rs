@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use driftq_client::{Client, ConsumeRequest, Consumer, Message};
 use futures::StreamExt;
+use sidefx_core::metrics::record_broker_error;
 use tracing::{info, warn};
 
 /// First delay before reopening a stream that ended; doubles per failed reopen.
@@ -56,6 +57,7 @@ impl Subscription {
                     return msg;
                 }
                 Some(Err(err)) if err.is_transient() => {
+                    record_broker_error(&err);
                     warn!(
                         topic = %self.request.topic,
                         error = %err,
@@ -63,6 +65,7 @@ impl Subscription {
                     );
                 }
                 Some(Err(err)) => {
+                    record_broker_error(&err);
                     warn!(
                         topic = %self.request.topic,
                         error = %err,
@@ -99,6 +102,7 @@ impl Subscription {
                 self.consumer = Some(self.client.consume(self.request.clone()));
             }
             Err(err) => {
+                record_broker_error(&err);
                 warn!(topic = %topic, error = %err, "consume: cannot ensure topic; will retry")
             }
         }

@@ -35,6 +35,12 @@ async fn due_retries_are_published_once_and_deleted() {
     let (stop_tx, stop) = watch::channel(false);
     let wakeup = Arc::new(Notify::new());
     let publisher = Publisher::new(client.clone());
+    // Consuming needs the topic; the publisher only creates topics when a produce finds one
+    // missing, which may happen after the reader below has looked.
+    publisher
+        .ensure_topic(COMMANDS_TOPIC)
+        .await
+        .expect("commands topic");
     let task = tokio::spawn(retry_outbox::run(store.clone(), publisher, wakeup, stop));
 
     let request =
@@ -42,8 +48,12 @@ async fn due_retries_are_published_once_and_deleted() {
     let mut commands = client.consume(request);
     let msg = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Some(Ok(msg)) = commands.next().await {
-                return msg;
+            match commands.next().await {
+                Some(Ok(msg)) => return msg,
+                // A transient error: the consumer reconnects by itself.
+                Some(Err(_)) => continue,
+                // The stream ended for good (e.g. the topic does not exist): fail, don't spin.
+                None => panic!("the consume stream ended"),
             }
         }
     })

@@ -261,8 +261,12 @@ async fn last_attempt_is_dead_lettered() {
     let mut dlq = h.client.consume(request);
     let msg: Message = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Some(Ok(msg)) = dlq.next().await {
-                return msg;
+            match dlq.next().await {
+                Some(Ok(msg)) => return msg,
+                // A transient error: the consumer reconnects by itself.
+                Some(Err(_)) => continue,
+                // The stream ended for good (e.g. the topic does not exist): fail, don't spin.
+                None => panic!("the consume stream ended"),
             }
         }
     })

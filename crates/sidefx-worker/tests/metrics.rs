@@ -1,0 +1,92 @@
+//! End to end: a `sidefx-worker` process with `WORKER_METRICS_ADDR` serves Prometheus text on
+//! `GET /metrics`, and a completed run shows up in it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::stack::Stack;
+use serde_json::json;
+use sidefx_core::RunStatus;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A worker process, killed (by PID, through `Child`) when dropped.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a worker on the stack's broker and store whose metrics listener binds port 0.
+fn spawn_worker(stack: &Stack, log: &Path) -> Worker {
+    let log = std::fs::File::create(log).expect("log file");
+    let artifacts = stack.artifacts.tickets_dir();
+    let child = Command::new(env!("CARGO_BIN_EXE_sidefx-worker"))
+        .env("DRIFTQ_HTTP_URL", &stack.broker_url)
+        .env("SIDEFX_DB_PATH", stack.store.path())
+        .env("ARTIFACTS_DIR", artifacts.parent().expect("artifacts dir"))
+        .env("WORKER_METRICS_ADDR", "127.0.0.1:0")
+        .env("LOG_LEVEL", "info")
+        .env_remove("DRIFTQ_OWNER")
+        .env_remove("WORKER_GROUP")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("sidefx-worker starts");
+    Worker(child)
+}
+
+/// The metrics URL the worker logged at start-up (the port was picked by the OS).
+async fn metrics_url(log: &Path) -> String {
+    common::poll("the metrics address in the log", DEADLINE, || async {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let (_, rest) = text.split_once("metrics listening on ")?;
+        rest.split_whitespace().next().map(str::to_owned)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completed_run_is_counted_on_the_metrics_endpoint() {
+    let mut stack = Stack::start(0).await;
+    let log = stack.dir.path().join("metrics-worker.log");
+    let _worker = spawn_worker(&stack, &log);
+    let url = metrics_url(&log).await;
+
+    let run = stack
+        .post_run(json!({"business_key": "metrics-1"}), None)
+        .await;
+    stack
+        .wait_status(&run, RunStatus::Completed, DEADLINE)
+        .await;
+
+    let http = stack.http.clone();
+    // The step records its outcome right after it returns: poll rather than assume.
+    let (content_type, text) = common::poll("the executed effect in /metrics", DEADLINE, || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http.get(&url).send().await.ok()?;
+            let content_type = response.headers().get("content-type")?.to_str().ok()?;
+            let content_type = content_type.to_owned();
+            let text = response.text().await.ok()?;
+            text.contains("sidefx_effects_total{outcome=\"executed\"} 1")
+                .then_some((content_type, text))
+        }
+    })
+    .await;
+    assert_eq!(content_type, "text/plain; version=0.0.4");
+    for expected in [
+        "sidefx_step_duration_seconds_bucket{le=\"0.5\"}",
+        "sidefx_step_duration_seconds_count 1",
+        "sidefx_submit_to_done_seconds_count 1",
+    ] {
+        assert!(text.contains(expected), "{expected} missing in:\n{text}");
+    }
+}
