@@ -66,6 +66,14 @@ pub enum Command {
     /// or a verify that is not clean. Needs the binaries of `cargo build --workspace --bins`
     /// (use `--release` for large sizes).
     Torture(crate::torture::TortureArgs),
+    /// Measure the stack: submit N runs (at concurrency C, or at an offered --rate), wait for
+    /// every done side-effect row, print runs/s, latency percentiles and per-process CPU and
+    /// peak RSS.
+    ///
+    /// Against a running stack (--api, default the recorded one) or a throwaway one
+    /// (--local). Exits non-zero if any run did not complete. For the figures, build with
+    /// `cargo build --release --workspace --bins` and run `target/release/sidefx bench --local`.
+    Bench(crate::bench::BenchArgs),
     /// Run the local supervisor in this process (used by `sidefx up --local --detached`).
     #[command(hide = true)]
     Supervise,

@@ -1,10 +1,11 @@
 //! `sidefx`: start and stop the stack (Docker or local processes), run the demos, check the
-//! exactly-once proof (`verify`) and try hard to break it (`torture`). `main` only parses the
-//! command line and dispatches.
+//! exactly-once proof (`verify`), try hard to break it (`torture`) and measure it (`bench`).
+//! `main` only parses the command line and dispatches.
 
 // This is the user interface: its output goes to the terminal on purpose.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod chaos;
 mod cli;
 mod demo;
@@ -45,6 +46,7 @@ async fn run(cli: Cli, style: ui::Style) -> anyhow::Result<ExitCode> {
     let done = match cli.command {
         Command::Verify(args) => return verify::run(&dir, &args, style).await,
         Command::Torture(args) => return torture::run(&args, style).await,
+        Command::Bench(args) => return bench::run(&dir, &args, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,
         Command::Status => stack::report::status(&dir, style).await,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use pool::map_concurrent;
+pub use pool::map_concurrent;
 pub use stats::{now_ms, percentile};
 
 /// First retry delay of a POST; it doubles up to [`MAX_BACKOFF`] (or follows Retry-After).
@@ -75,6 +75,8 @@ pub struct Submission {
     pub replay_mismatch: bool,
     /// Why it was never accepted (the last error), if it was not.
     pub refused: Option<String>,
+    /// Why each retried attempt failed ("HTTP 503", "connection refused", …), in order.
+    pub retried: Vec<String>,
 }
 
 /// The part of `GET /runs/{id}` the evidence needs.
@@ -131,26 +133,33 @@ impl Load {
     }
 
     async fn submit_one(&self, spec: RunSpec) -> Submission {
-        let idempotency_key = format!("torture-{}", spec.business_key);
+        let mut submission = self.submit_once(spec, "torture").await;
+        if let Some(run_id) = &submission.run_id {
+            // The client re-sends its request (a lost response, a double click): the
+            // Idempotency-Key must give back the same run, not a second charge.
+            let mut again = submission.clone();
+            if let Ok(replayed) = self.post_until_answered(&mut again).await {
+                submission.replay_mismatch = &replayed != run_id;
+            }
+        }
+        submission
+    }
+
+    /// Submits one run with the Idempotency-Key `<key_prefix>-<business_key>`, retrying like
+    /// [`Load::submit`] but without the replay (a benchmark sends each request once).
+    pub async fn submit_once(&self, spec: RunSpec, key_prefix: &str) -> Submission {
         let mut submission = Submission {
             submitted_ms: now_ms(),
-            idempotency_key,
+            idempotency_key: format!("{key_prefix}-{}", spec.business_key),
             run_id: None,
             attempts: 0,
             replay_mismatch: false,
             refused: None,
+            retried: Vec::new(),
             spec,
         };
         match self.post_until_answered(&mut submission).await {
-            Ok(run_id) => {
-                // The client re-sends its request (a lost response, a double click): the
-                // Idempotency-Key must give back the same run, not a second charge.
-                let mut again = submission.clone();
-                if let Ok(replayed) = self.post_until_answered(&mut again).await {
-                    submission.replay_mismatch = replayed != run_id;
-                }
-                submission.run_id = Some(run_id);
-            }
+            Ok(run_id) => submission.run_id = Some(run_id),
             Err(why) => submission.refused = Some(why),
         }
         submission
@@ -169,7 +178,10 @@ impl Load {
                     let secs = self.retry_for.as_secs();
                     return Err(format!("{why} (still failing after {secs}s)"));
                 }
-                Err(PostError::Retry { after, .. }) => after.unwrap_or(backoff),
+                Err(PostError::Retry { why, after }) => {
+                    s.retried.push(why);
+                    after.unwrap_or(backoff)
+                }
             };
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
