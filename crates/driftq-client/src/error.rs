@@ -7,6 +7,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 /// Broker message for an ack/nack of a message that is not (or no longer) in flight.
+/// Broker text for a produce racing another produce of the same idempotency key.
+const KEY_IN_FLIGHT: &str = "idempotency: key already in-flight";
 const NOT_IN_FLIGHT: &str = "message is not in-flight";
 /// Prefix of the broker message for an unknown topic (produce adds " (create it first)").
 const TOPIC_MISSING: &str = "topic does not exist";
@@ -78,6 +80,13 @@ impl Error {
     /// producer that cached "topic exists" should create it again and retry.
     pub fn is_topic_missing(&self) -> bool {
         matches!(self, Error::InvalidArgument { message } if message.starts_with(TOPIC_MISSING))
+    }
+
+    /// True for the 400 `idempotency: key already in-flight` answer to produce: another
+    /// request with the same idempotency key is being stored right now. Retrying shortly
+    /// gets the usual answer (deduplicated, or stored if the other request failed).
+    pub fn is_key_in_flight(&self) -> bool {
+        matches!(self, Error::InvalidArgument { message } if message.contains(KEY_IN_FLIGHT))
     }
 
     /// True when retrying the same request later can succeed: transport

@@ -6,22 +6,11 @@
 //! duplicates. That is what lets an `Idempotency-Key` replay finish a run whose first
 //! publish was cut short by a crash or a broker outage.
 
-use std::future::Future;
-use std::time::Duration;
-
 use sidefx_core::{
     COMMANDS_TOPIC, DLQ_TOPIC, Event, PublishError, Publisher, RunCommand, RunId, events_topic,
 };
 
 use crate::run_request::RunRequest;
-
-/// The broker's 400 text when another request is producing the same idempotency key right now
-/// (PROTOCOL §2.5.3 step 4). Two concurrent replays of one `Idempotency-Key` both publish.
-const KEY_IN_FLIGHT: &str = "key already in-flight";
-/// How often a produce that met [`KEY_IN_FLIGHT`] is tried again before giving up.
-const IN_FLIGHT_RETRIES: u32 = 6;
-/// First wait after [`KEY_IN_FLIGHT`]; doubled per try (20 ms … 640 ms, ~1.3 s in total).
-const IN_FLIGHT_FIRST_DELAY: Duration = Duration::from_millis(20);
 
 /// The messages that start one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,40 +51,12 @@ impl RunMessages {
         for topic in [COMMANDS_TOPIC, DLQ_TOPIC, events.as_str()] {
             publisher.ensure_topic(topic).await?;
         }
-        retry_while_key_in_flight(|| publisher.event(&self.created)).await?;
-        retry_while_key_in_flight(|| publisher.command(&self.command)).await?;
-        retry_while_key_in_flight(|| publisher.event(&self.enqueued)).await
+        // Two concurrent replays of one `Idempotency-Key` publish the same keyed messages at
+        // once; the publisher waits out the broker's "key already in-flight" for us.
+        publisher.event(&self.created).await?;
+        publisher.command(&self.command).await?;
+        publisher.event(&self.enqueued).await
     }
-}
-
-/// Runs `produce` again while the broker says another request holds the same idempotency
-/// key. Once that request finishes, the broker answers "produced" (deduplicated) or, if the
-/// other request failed, stores our copy; either way the message is on the topic.
-async fn retry_while_key_in_flight<F, Fut>(mut produce: F) -> Result<(), PublishError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), PublishError>>,
-{
-    let mut delay = IN_FLIGHT_FIRST_DELAY;
-    for _ in 0..IN_FLIGHT_RETRIES {
-        match produce().await {
-            Err(err) if is_key_in_flight(&err) => {
-                tracing::debug!(error = %err, ?delay, "idempotency key in flight elsewhere; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
-        }
-    }
-    produce().await
-}
-
-/// True for the broker's "another request is producing this key" refusal.
-fn is_key_in_flight(err: &PublishError) -> bool {
-    matches!(
-        err.driftq_error(),
-        Some(driftq_client::Error::InvalidArgument { message }) if message.contains(KEY_IN_FLIGHT)
-    )
 }
 
 #[cfg(test)]

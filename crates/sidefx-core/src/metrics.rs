@@ -98,9 +98,7 @@ pub fn broker_error_kind(err: &driftq_client::Error) -> &'static str {
         Error::Backpressure { .. } => "backpressure",
         err if err.is_topic_missing() => "topic_missing",
         // A concurrent produce holds the same idempotency key; callers retry shortly.
-        Error::InvalidArgument { message } if message.contains("key already in-flight") => {
-            "key_in_flight"
-        }
+        err if err.is_key_in_flight() => "key_in_flight",
         Error::NotOwner => "not_owner",
         Error::NotFound { .. } => "not_found",
         Error::Decode(_) => "decode",

@@ -20,6 +20,10 @@ use crate::topics::{COMMANDS_TOPIC, DLQ_TOPIC, EVENTS_TOPIC_PREFIX, events_topic
 #[cfg(test)]
 mod tests;
 
+/// Retries of a produce refused with "key already in-flight" (see `produce_when_key_free`).
+const KEY_IN_FLIGHT_RETRIES: u32 = 6;
+/// First wait after "key already in-flight"; doubled per retry.
+const KEY_IN_FLIGHT_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
 /// A publish failed. The broker's error is kept so callers can tell transient failures and
 /// backpressure (retry later, do not ack) from refusals.
 #[derive(Debug, thiserror::Error)]
@@ -169,10 +173,11 @@ impl Publisher {
         self.produce(DLQ_TOPIC, &req).await
     }
 
-    /// Produces; if the topic is missing, creates it and retries once (see the module docs).
+    /// Produces; if the topic is missing, creates it and retries once (see the module docs);
+    /// if another request is storing the same idempotency key right now, waits for it.
     /// Every broker failure is counted in `sidefx_broker_errors_total`.
     async fn produce(&self, topic: &str, req: &ProduceRequest) -> Result<(), PublishError> {
-        let produced = match self.inner.client.produce(req).await {
+        let produced = match self.produce_when_key_free(req).await {
             Err(e) if e.is_topic_missing() => {
                 record_broker_error(&e);
                 tracing::debug!(
@@ -180,7 +185,7 @@ impl Publisher {
                     "topic missing (new, or broker restarted); creating it"
                 );
                 self.recreate_topic(topic).await?;
-                self.inner.client.produce(req).await
+                self.produce_when_key_free(req).await
             }
             other => other,
         };
@@ -191,6 +196,29 @@ impl Publisher {
                 source,
             }
         })
+    }
+
+    /// Two producers of one keyed message (two workers on one redelivered command, two
+    /// replays of one `Idempotency-Key`) collide here: the broker refuses the second with
+    /// "key already in-flight" while the first is being stored. Once that one finishes, the
+    /// broker answers "produced" (deduplicated), or stores ours if the first failed; so wait
+    /// a moment and try again: 20 ms doubling, about 1.3 s in all.
+    async fn produce_when_key_free(
+        &self,
+        req: &ProduceRequest,
+    ) -> Result<(), driftq_client::Error> {
+        let mut delay = KEY_IN_FLIGHT_FIRST_DELAY;
+        for _ in 0..KEY_IN_FLIGHT_RETRIES {
+            match self.inner.client.produce(req).await {
+                Err(e) if e.is_key_in_flight() => {
+                    record_broker_error(&e);
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        self.inner.client.produce(req).await
     }
 
     /// The topic cache. Never held across an `.await`; a poisoned lock still holds a valid

@@ -156,27 +156,8 @@ impl StepContext {
     /// keyed, so the redelivered step re-emits them and the broker drops the duplicates.
     pub(crate) async fn emit(&self, event: Event) -> Result<(), PublishError> {
         tracing::debug!(event = event.kind(), "emit");
-        let mut tries = 0u32;
-        loop {
-            match self.publisher.event(&event).await {
-                // Two workers handling one command at once publish the same keyed event at
-                // the same moment; the broker refuses the second while the first is being
-                // stored. Waiting a moment turns that into the usual silent dedupe.
-                Err(err) if is_same_key_in_flight(&err) && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(20) * tries).await;
-                }
-                result => return result,
-            }
-        }
+        self.publisher.event(&event).await
     }
-}
-
-/// True for DriftQ's 400 `idempotency: key already in-flight` (a concurrent produce with the
-/// same key). Work-around: `PublishError` / `driftq_client::Error` have no helper for it.
-fn is_same_key_in_flight(err: &PublishError) -> bool {
-    matches!(err.driftq_error(), Some(driftq_client::Error::InvalidArgument { message })
-        if message.contains("key already in-flight"))
 }
 
 /// The run is `running` in the registry and `step.started` is on its topic. The two are

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo build --release -p driftq-local --examples
 //! target/release/driftq-local --addr 127.0.0.1:18080 --wal /tmp/load.wal --reset-wal &
-//! target/release/examples/load --url http://127.0.0.1:18080 --clients 64 --seconds 10
+//! target/release/examples/broker_load --url http://127.0.0.1:18080 --clients 64 --seconds 10
 //! ```
 //!
 //! Every producer task owns one HTTP/1.1 keep-alive connection. Consumer

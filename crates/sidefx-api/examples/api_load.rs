@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! # everything in-process (broker, API, a consumer group that acks the commands):
-//! cargo run --release -p sidefx-api --example load -- --runs 5000 --concurrency 16
+//! cargo run --release -p sidefx-api --example api_load -- --runs 5000 --concurrency 16
 //! # against running servers (give --broker-url too so the commands get drained):
-//! target/release/examples/load --api-url http://127.0.0.1:8000 --broker-url http://127.0.0.1:8080
+//! target/release/examples/api_load --api-url http://127.0.0.1:8000 --broker-url http://127.0.0.1:8080
 //! ```
 //!
 //! Without a worker nobody acks `sidefx.commands`, and DriftQ refuses the 101st unacked
