@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use nix::sys::signal::Signal;
 
 use super::procstat::Watched;
 use crate::stack::plan::LocalPlan;
@@ -85,24 +84,8 @@ pub fn watched_of(state: &StackState) -> Result<Vec<Watched>> {
 
 impl Drop for BenchStack {
     fn drop(&mut self) {
-        if self.stopped {
-            return;
-        }
-        let state = StackState::load(&self.dir)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| self.state.clone());
-        let Some(local) = state.local.as_ref() else {
-            return;
-        };
-        // The supervisor first, so it restarts nothing; then every service it recorded.
-        let records = [
-            local.supervisor.as_ref(),
-            local.api.as_ref(),
-            local.driftq.as_ref(),
-        ];
-        for record in records.into_iter().flatten().chain(local.worker_records()) {
-            record.signal_if_ours(Signal::SIGKILL);
+        if !self.stopped {
+            local::kill_now(&self.dir, &self.state);
         }
     }
 }

@@ -216,3 +216,25 @@ pub fn wipe(dir: &DataDir, style: Style) -> Result<()> {
     }
     Ok(())
 }
+
+/// Kills a throwaway stack at once (SIGKILL), for `Drop` guards that cannot wait for a clean
+/// `stop`: the supervisor first, so it restarts nothing, then every service it recorded. The
+/// state file is read again because the supervisor records restarted services' new PIDs;
+/// `fallback` is used if it cannot be read. Each PID is checked to still be ours.
+pub fn kill_now(dir: &DataDir, fallback: &StackState) {
+    let state = StackState::load(dir)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| fallback.clone());
+    let Some(local) = state.local.as_ref() else {
+        return;
+    };
+    let records = [
+        local.supervisor.as_ref(),
+        local.api.as_ref(),
+        local.driftq.as_ref(),
+    ];
+    for record in records.into_iter().flatten().chain(local.worker_records()) {
+        record.signal_if_ours(nix::sys::signal::Signal::SIGKILL);
+    }
+}
