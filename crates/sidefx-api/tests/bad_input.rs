@@ -276,7 +276,9 @@ fn every_query_parameter_and_path_segment_is_validated() {
         h.check(request.expect("checked"))
     });
     result.expect("property holds");
-    for status in [200, 404, 405, 409, 422] {
+    // 409 (`/debug/verify` with violations) depends on which settle times were drawn, so it
+    // is not required here; tests/debug_verify.rs covers it deterministically.
+    for status in [200, 404, 405, 422] {
         h.assert_answered(status..=status);
     }
     h.assert_no_stray_files();
