@@ -54,8 +54,8 @@ up: mode ## start the stack in the background and wait until it is healthy
 down: mode ## stop the stack
 	$(SIDEFX) down --$(MODE)
 
-wipe: mode ## stop the stack and delete the DriftQ WAL, the SQLite store and the tickets
-	$(SIDEFX) down --$(MODE) --wipe --yes
+wipe: mode ## stop the stack and delete the DriftQ WAL, the SQLite store and the tickets (asks first; YES=1 skips the question)
+	$(SIDEFX) down --$(MODE) --wipe $(if $(YES),--yes,)
 
 status: mode ## show the stack's processes and health
 	$(SIDEFX) status
