@@ -3,6 +3,8 @@
 //! must exist next to `sidefx` (`cargo build --workspace --bins`, which `make test` runs first).
 //! Every stack is stopped by a drop guard, also when an assertion fails.
 
+mod common;
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -202,12 +204,7 @@ fn wipe_without_a_terminal_needs_yes() {
 #[test]
 fn a_demo_without_an_api_says_how_to_start_one() {
     let stack = Stack::new();
-    let unused = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let api = format!("http://127.0.0.1:{unused}");
+    let api = common::unreachable_api();
     let demo = stack.sidefx(&["demo", "run", "--api", &api, "--timeout", "5"]);
     assert!(!demo.status.success());
     assert!(

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
 use common::{StacksDir, sidefx, text};
@@ -10,12 +9,7 @@ use common::{StacksDir, sidefx, text};
 #[test]
 fn an_unreachable_api_exits_2() {
     let stacks = StacksDir::new();
-    let unused = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let api = format!("http://127.0.0.1:{unused}");
+    let api = common::unreachable_api();
     let out = sidefx(
         stacks.path(),
         &["verify", "--api", &api],

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::stack::Stack;
@@ -26,17 +26,9 @@ impl Drop for Worker {
 /// Starts a worker on the stack's broker and store whose metrics listener binds port 0.
 fn spawn_worker(stack: &Stack, log: &Path) -> Worker {
     let log = std::fs::File::create(log).expect("log file");
-    let artifacts = stack.artifacts.tickets_dir();
-    let child = Command::new(env!("CARGO_BIN_EXE_sidefx-worker"))
-        .env("DRIFTQ_HTTP_URL", &stack.broker_url)
-        .env("SIDEFX_DB_PATH", stack.store.path())
-        .env("ARTIFACTS_DIR", artifacts.parent().expect("artifacts dir"))
+    let child = stack
+        .worker_command()
         .env("WORKER_METRICS_ADDR", "127.0.0.1:0")
-        .env("LOG_LEVEL", "info")
-        .env_remove("DRIFTQ_OWNER")
-        .env_remove("WORKER_GROUP")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .spawn()
         .expect("sidefx-worker starts");

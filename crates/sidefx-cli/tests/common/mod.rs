@@ -132,3 +132,12 @@ pub async fn poll<T>(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// An `http://127.0.0.1:PORT` URL where nothing listens (the OS picked the port and it was
+/// released again), for testing what commands do when the API is unreachable.
+pub fn unreachable_api() -> String {
+    let listener =
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+    let port = listener.local_addr().expect("local address").port();
+    format!("http://127.0.0.1:{port}")
+}

@@ -82,6 +82,23 @@ impl Stack {
         stack
     }
 
+    /// The worker binary wired to this stack's broker, store and artifacts, with a clean
+    /// environment for the variables tests care about; callers add their own and stderr.
+    pub fn worker_command(&self) -> Command {
+        let artifacts = self.artifacts.tickets_dir();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sidefx-worker"));
+        command
+            .env("DRIFTQ_HTTP_URL", &self.broker_url)
+            .env("SIDEFX_DB_PATH", self.store.path())
+            .env("ARTIFACTS_DIR", artifacts.parent().expect("artifacts dir"))
+            .env("LOG_LEVEL", "info")
+            .env_remove("DRIFTQ_OWNER")
+            .env_remove("WORKER_GROUP")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        command
+    }
+
     fn spawn_worker(&mut self) -> WorkerProcess {
         self.starts += 1;
         let log = self.log_path(self.starts);
@@ -90,24 +107,11 @@ impl Stack {
             .append(true)
             .open(log)
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_sidefx-worker"))
-            .env("DRIFTQ_HTTP_URL", &self.broker_url)
-            .env("SIDEFX_DB_PATH", self.store.path())
-            .env(
-                "ARTIFACTS_DIR",
-                self.artifacts
-                    .tickets_dir()
-                    .parent()
-                    .expect("artifacts dir"),
-            )
+        let child = self
+            .worker_command()
             .env("WORKER_LEASE_MS", "1000")
             .env("WORKER_RETRY_BASE_MS", "50")
             .env("WORKER_RETRY_MAX_MS", "200")
-            .env("LOG_LEVEL", "info")
-            .env_remove("DRIFTQ_OWNER")
-            .env_remove("WORKER_GROUP")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("sidefx-worker starts");
