@@ -11,7 +11,6 @@ use axum::response::sse::Event as SseEvent;
 use driftq_client::{AckTarget, ConsumeRequest, Consumer, Message};
 use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
-use sidefx_core::topics::partitions_for;
 use sidefx_core::{Event, Publisher, RunId};
 
 /// Times in a row the events topic may be recreated before the stream gives up (a broker
@@ -95,7 +94,7 @@ impl EventPump {
             // The broker forgets topics without messages when it restarts (PROTOCOL §3.13).
             self.topic_recoveries += 1;
             tracing::warn!(%topic, "events topic missing on the broker; recreating it");
-            if let Err(err) = recreate_topic(self.publisher.client(), &topic).await {
+            if let Err(err) = self.publisher.recreate_topic(&topic).await {
                 tracing::warn!(%topic, error = %err, "recreating the events topic failed");
             }
             let request = self.consumer.request().clone();
@@ -142,16 +141,6 @@ async fn ack(client: &driftq_client::Client, target: &AckTarget) {
             tracing::warn!(topic = %target.topic, offset = target.offset, error = %err, "event ack failed");
         }
     }
-}
-
-/// Creates `topic` on the broker even if the publisher's cache says it exists: the cache is
-/// exactly what went stale. (`Publisher` only forgets a topic when a produce fails, and a
-/// consumer never produces.)
-async fn recreate_topic(
-    client: &driftq_client::Client,
-    topic: &str,
-) -> Result<(), driftq_client::Error> {
-    client.create_topic(topic, partitions_for(topic)).await
 }
 
 /// `data: <json>`; serializing our own types cannot fail, but if it did the event is skipped.
