@@ -1,9 +1,10 @@
 //! The body of `POST /runs`: what arrives on the wire ([`CreateRunBody`], every field
 //! optional so that each problem can be reported by name) and what the API works with after
-//! validation ([`RunRequest`], whose canonical JSON is stored and fingerprinted).
+//! validation ([`RunRequest`], defined in `sidefx-core` because the worker reads it back too).
 
-use serde::{Deserialize, Serialize};
-use sidefx_core::{BusinessKey, FailMode, RunCommand, RunId, StepId, events_topic};
+use serde::Deserialize;
+pub use sidefx_core::RunRequest;
+use sidefx_core::{BusinessKey, FailMode};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -36,22 +37,6 @@ pub struct CreateRunBody {
     /// Attempts before the run is dead-lettered.
     #[schema(value_type = i64, required = false, nullable = false, default = 5, minimum = 1, maximum = 20)]
     pub max_attempts: Option<i64>,
-}
-
-/// A validated run request with every default applied. Its JSON is stored with the run and
-/// is the fingerprint that decides whether an `Idempotency-Key` is reused with the same body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RunRequest {
-    /// The caller's key.
-    pub business_key: BusinessKey,
-    /// Amount to charge.
-    pub amount: f64,
-    /// Attempts that fail on purpose before the side effect.
-    pub fail_before_effect_n: u32,
-    /// Where the worker crashes on purpose.
-    pub fail_mode: FailMode,
-    /// Attempts before the dead letter.
-    pub max_attempts: u32,
 }
 
 impl CreateRunBody {
@@ -95,31 +80,6 @@ fn in_range(
         return Err(ApiError::invalid(field, message()));
     }
     u32::try_from(value).map_err(|_| ApiError::invalid(field, message()))
-}
-
-impl RunRequest {
-    /// Canonical JSON: fixed field order, every default filled in, so two bodies that mean the
-    /// same run (`{"business_key":"k"}` and `{"business_key":"k","amount":49.99}`) are equal.
-    pub fn canonical_json(&self) -> Result<String, ApiError> {
-        serde_json::to_string(self)
-            .map_err(|err| ApiError::Internal(format!("encode request: {err}")))
-    }
-
-    /// The first command of the run (attempt 0 of `charge_card`), exactly as the original.
-    pub fn first_command(&self, run_id: &RunId, ts: i64) -> RunCommand {
-        RunCommand {
-            ts,
-            run_id: run_id.clone(),
-            events_topic: events_topic(run_id),
-            step_id: StepId::charge_card(),
-            business_key: self.business_key.clone(),
-            amount: self.amount,
-            attempt: 0,
-            max_attempts: self.max_attempts,
-            fail_before_effect_n: self.fail_before_effect_n,
-            fail_mode: self.fail_mode,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -205,7 +165,7 @@ mod tests {
 
     #[test]
     fn first_command_matches_the_original() {
-        let run_id = RunId::parse("r1").unwrap();
+        let run_id = sidefx_core::RunId::parse("r1").unwrap();
         let request = validate(r#"{"business_key":"k","max_attempts":3}"#).unwrap();
         let command = request.first_command(&run_id, 7);
         assert_eq!(command.idempotency_key(), "cmd:r1:charge_card:k:a0");

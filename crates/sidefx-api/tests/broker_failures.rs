@@ -1,12 +1,19 @@
 //! Black-box tests of broker trouble: DriftQ down (health and publishing say 503) and a full
-//! commands partition (503 with `Retry-After`, then a replay completes the run).
+//! commands partition (503 with `Retry-After`, then a replay completes the run). A run the
+//! client was refused is recorded `rejected`, so no worker redrives it behind its back.
 
 mod common;
 
 use common::{TestApp, read_all, read_group, value};
 use driftq_client::ProduceRequest;
 use serde_json::{Value, json};
-use sidefx_core::{COMMANDS_PARTITIONS, COMMANDS_TOPIC};
+use sidefx_core::{COMMANDS_PARTITIONS, COMMANDS_TOPIC, RunRow, RunStatus, Store};
+
+/// Every run in the API's store (the tests never learn a refused run's id from the API).
+async fn stored_runs(app: &TestApp) -> Vec<RunRow> {
+    let store = Store::open(&app.config.store.db_path).await.expect("store");
+    store.list_runs(100).await.expect("runs")
+}
 
 #[tokio::test]
 async fn healthz_and_post_runs_say_503_when_the_broker_is_down() {
@@ -28,6 +35,10 @@ async fn healthz_and_post_runs_say_503_when_the_broker_is_down() {
     assert_eq!(response.status(), 503);
     let error: Value = response.json().await.expect("JSON");
     assert_eq!(error["error"], "broker_unavailable");
+    // Connection refused: the command certainly was not stored.
+    let runs = stored_runs(&app).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Rejected);
 }
 
 /// Size of one filler message: it fits an empty partition (65 535 bytes would), but no
@@ -69,6 +80,9 @@ async fn full_commands_topic_is_503_with_retry_after_and_a_replay_completes_the_
     );
     let error: Value = response.json().await.expect("JSON");
     assert_eq!(error["error"], "broker_backpressure");
+    let refused = stored_runs(&app).await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].status, RunStatus::Rejected);
 
     // A consumer group drains the fillers; acking frees the partitions.
     let drained = read_group(
@@ -86,6 +100,13 @@ async fn full_commands_topic_is_503_with_retry_after_and_a_replay_completes_the_
     assert_eq!(response.headers()["idempotent-replayed"], "true");
     let run: Value = response.json().await.expect("JSON");
     let run_id = run["run_id"].as_str().expect("run_id");
+    assert_eq!(
+        run_id,
+        refused[0].run_id.as_str(),
+        "the refused run, not a new one"
+    );
+    let (_, view) = app.get_json(&format!("/runs/{run_id}")).await;
+    assert_eq!(view["status"], "queued", "accepted now: queued again");
     let command = read_group(&client, COMMANDS_TOPIC, "drain", 1).await;
     assert_eq!(value(&command[0])["run_id"], run_id);
     let events = read_all(&client, &format!("sidefx.events.{run_id}")).await;

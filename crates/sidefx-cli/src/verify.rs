@@ -55,6 +55,9 @@ pub struct Counts {
     pub runs_dead_lettered: u64,
     /// Runs not finished yet, still within the settle time.
     pub runs_in_flight: u64,
+    /// Runs refused with a 503 and not re-sent (absent from older servers' reports).
+    #[serde(default)]
+    pub runs_rejected: u64,
     /// Records in the dead-letter archive.
     pub dead_letters_archived: u64,
 }
@@ -155,9 +158,13 @@ pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitC
 /// The verdict, the counts, then one line per violation and warning.
 pub fn print_report(report: &Report, style: Style) {
     let c = &report.counts;
+    let rejected = match c.runs_rejected {
+        0 => String::new(),
+        n => format!(", {n} rejected with a 503"),
+    };
     let summary = format!(
-        "{} runs ({} completed, {} dead-lettered, {} in flight), {} done effects, {} tickets, \
-         {} dead letters archived",
+        "{} runs ({} completed, {} dead-lettered, {} in flight{rejected}), {} done effects, \
+         {} tickets, {} dead letters archived",
         c.runs,
         c.runs_completed,
         c.runs_dead_lettered,

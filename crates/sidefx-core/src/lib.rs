@@ -18,7 +18,9 @@ pub mod verify;
 pub use artifacts::{ArtifactError, Artifacts, Ticket, TicketFile, TicketWrite};
 pub use config::{DriftqArgs, LogFormat, StoreArgs, TelemetryArgs};
 pub use ids::{BusinessKey, EffectId, IdError, RunId, StepId};
-pub use messages::{Command, DlqKind, DlqRecord, Event, FailMode, RunCommand, SkipReason, now_ms};
+pub use messages::{
+    Command, DlqKind, DlqRecord, Event, FailMode, RunCommand, RunRequest, SkipReason, now_ms,
+};
 pub use publisher::{PublishError, Publisher};
 pub use store::{
     Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun, RunRow,

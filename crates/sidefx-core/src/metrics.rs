@@ -24,6 +24,8 @@ pub const EFFECTS: &str = "sidefx_effects_total";
 pub const RETRIES_SCHEDULED: &str = "sidefx_retries_scheduled_total";
 /// Commands that exhausted their attempts and went to the dead-letter topic.
 pub const DEAD_LETTERS: &str = "sidefx_dead_letters_total";
+/// Counter: stalled runs whose command a worker published again (the broker lost it).
+pub const RUNS_REDRIVEN: &str = "sidefx_runs_redriven_total";
 /// Time the worker spent on one step, from receiving the command to its outcome.
 pub const STEP_DURATION: &str = "sidefx_step_duration_seconds";
 /// Time from a run's creation (`created_ms`) to its final event.
@@ -122,6 +124,10 @@ fn describe_all() {
     describe_counter!(EFFECTS, "Side effects by outcome of the step.");
     describe_counter!(RETRIES_SCHEDULED, "Retries written to the retry outbox.");
     describe_counter!(DEAD_LETTERS, "Commands sent to the dead-letter topic.");
+    describe_counter!(
+        RUNS_REDRIVEN,
+        "Stalled runs whose command was published again by the redrive sweeper."
+    );
     describe_counter!(BROKER_ERRORS, "Failed DriftQ requests by kind.");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by matched route and status.");
     describe_histogram!(STEP_DURATION, Unit::Seconds, "Worker time per step.");

@@ -145,10 +145,24 @@ impl Publisher {
     /// Puts a command on the commands topic, keyed by run id (one run's commands stay on one
     /// partition) with the command's `cmd:...:a<n>` idempotency key.
     pub async fn command(&self, c: &RunCommand) -> Result<(), PublishError> {
+        self.command_keyed(c, c.idempotency_key()).await
+    }
+
+    /// Puts a command again after the broker lost it (see the worker's `redrive`), under
+    /// `<cmd key>:r<stamp>`: the original key would be dropped as a duplicate for as long as
+    /// the broker remembers it, although the message it stands for will never be delivered.
+    /// `stamp` is the redrive's fencing stamp from the store, so two workers redriving the
+    /// same stall publish one message.
+    pub async fn redrive(&self, c: &RunCommand, stamp: i64) -> Result<(), PublishError> {
+        self.command_keyed(c, format!("{}:r{stamp}", c.idempotency_key()))
+            .await
+    }
+
+    async fn command_keyed(&self, c: &RunCommand, key: String) -> Result<(), PublishError> {
         let json = serde_json::to_string(&Command::Run(c.clone()))?;
         let req = ProduceRequest::new(COMMANDS_TOPIC, json)
             .key(c.run_id.as_str())
-            .idempotency_key(c.idempotency_key())
+            .idempotency_key(key)
             .run_id(c.run_id.as_str())
             .step_id(c.step_id.as_str());
         self.produce(COMMANDS_TOPIC, &req).await

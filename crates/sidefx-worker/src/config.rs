@@ -63,6 +63,14 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_RETRY_MAX_MS", default_value_t = 10_000)]
     pub retry_max_ms: u64,
 
+    /// Redrive a run whose row has not changed for this many milliseconds (and that has no
+    /// retry waiting): DriftQ can lose an unacked command across a restart, and this is how
+    /// such a run still finishes. A redrive that was not needed only costs a skipped step, so
+    /// keep it well above the time a run normally waits in the queue. At least 1000.
+    #[arg(long, env = "WORKER_REDRIVE_AFTER_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub redrive_after_ms: u64,
+
     /// Address of the Prometheus endpoint (`GET /metrics`), e.g. 127.0.0.1:9100. Unset: no
     /// listener, and no metrics are recorded.
     #[arg(long, env = "WORKER_METRICS_ADDR")]
@@ -73,6 +81,11 @@ impl WorkerConfig {
     /// The lease as a duration.
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
+    }
+
+    /// How long a run may make no progress before it is redriven.
+    pub fn redrive_after(&self) -> Duration {
+        Duration::from_millis(self.redrive_after_ms)
     }
 }
 
@@ -120,6 +133,7 @@ mod tests {
         assert_eq!(c.concurrency, 16);
         assert!(c.driftq_owner.starts_with("sidefx-worker-"));
         assert_eq!(c.metrics_addr, None, "no metrics listener unless asked for");
+        assert_eq!(c.redrive_after(), Duration::from_secs(30));
     }
 
     #[test]
@@ -138,5 +152,16 @@ mod tests {
     #[test]
     fn concurrency_must_be_positive() {
         assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn redrive_needs_at_least_a_second() {
+        assert!(parse(&["--redrive-after-ms", "999"]).is_err());
+        assert_eq!(
+            parse(&["--redrive-after-ms", "1000"])
+                .expect("1000")
+                .redrive_after_ms,
+            1000
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod failure;
 pub mod local_claims;
 pub mod metrics_listener;
 pub mod outcome;
+pub mod redrive;
 pub mod retry_outbox;
 pub mod retry_policy;
 pub mod run_events;
@@ -54,7 +55,7 @@ pub enum WorkerError {
     /// The metrics endpoint (`WORKER_METRICS_ADDR`) could not start.
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] metrics_listener::MetricsListenerError),
-    /// A background task (retry outbox, DLQ archiver) panicked.
+    /// A background task (retry outbox, DLQ archiver, redrive sweeper) panicked.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -84,11 +85,17 @@ pub async fn run(
         return Ok(());
     }
     info!(owner = %config.driftq_owner, group = %config.worker_group, lease_ms = config.lease_ms,
-        concurrency = config.concurrency,
+        concurrency = config.concurrency, redrive_after_ms = config.redrive_after_ms,
         metrics_addr = ?metrics.as_ref().map(|m| m.local_addr),
         "worker started");
 
     let ctx = step_context(&config, store.clone(), publisher.clone());
+    let sweeper = tokio::spawn(redrive::run(
+        store.clone(),
+        publisher.clone(),
+        config.redrive_after(),
+        stop.clone(),
+    ));
     let outbox = tokio::spawn(retry_outbox::run(
         store.clone(),
         publisher,
@@ -105,6 +112,7 @@ pub async fn run(
     consume_loop::run(ctx, commands, config.concurrency as usize, stop).await;
     outbox.await?;
     archiver.await?;
+    sweeper.await?;
     if let Some(metrics) = metrics {
         metrics.stopped().await;
     }

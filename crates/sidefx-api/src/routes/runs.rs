@@ -72,9 +72,8 @@ pub async fn create_run(
     metrics::counter!(counter).increment(1);
     // Once a worker has picked the run up, its messages were published; re-publishing a
     // finished run's first command could only resurrect it after the broker's dedupe window.
-    if !replayed || run.status == RunStatus::Queued {
-        let messages = RunMessages::new(&run.run_id, &request, run.created_ms);
-        messages.publish(&state.publisher).await?;
+    if !replayed || matches!(run.status, RunStatus::Queued | RunStatus::Rejected) {
+        enqueue(&state, &run, &request, replayed).await?;
     }
     let body = Json(CreateRunResponse {
         events_topic: events_topic(&run.run_id),
@@ -87,9 +86,42 @@ pub async fn create_run(
     })
 }
 
+/// Publishes the run's first messages. If the broker certainly did not store the command,
+/// the run is marked `rejected` before the client hears 503, so the workers' redrive
+/// sweeper does not start a run the client was told was refused; re-sending the request
+/// with the same `Idempotency-Key` makes it `queued` and publishes again. When the outcome
+/// is unknown (a timeout after sending) the run stays `queued`: if the command was lost,
+/// the sweeper redrives it, and a client that re-sends gets this run.
+///
+/// A replay of a `queued` run never rejects it: an earlier request may have been answered
+/// 200 for it, and that promise stands whatever this publish says.
+async fn enqueue(
+    state: &AppState,
+    run: &RunRow,
+    request: &RunRequest,
+    replayed: bool,
+) -> Result<(), ApiError> {
+    let was_rejected = run.status == RunStatus::Rejected;
+    if was_rejected {
+        state.store.requeue_run(&run.run_id).await?;
+    }
+    let messages = RunMessages::new(&run.run_id, request, run.created_ms);
+    let Err(failure) = messages.publish(&state.publisher).await else {
+        return Ok(());
+    };
+    let nothing_promised = !replayed || was_rejected;
+    if failure.command_refused && nothing_promised && state.store.reject_run(&run.run_id).await? {
+        tracing::warn!(run_id = %run.run_id, error = %failure.error,
+            "broker refused the run's command; run marked rejected");
+    }
+    Err(failure.error.into())
+}
+
 /// The row to insert; the fingerprint is the canonical JSON of the validated request.
 fn new_run(request: &RunRequest, idempotency_key: Option<String>) -> Result<NewRun, ApiError> {
-    let request_json = request.canonical_json()?;
+    let request_json = request
+        .canonical_json()
+        .map_err(|err| ApiError::Internal(format!("encode request: {err}")))?;
     Ok(NewRun {
         run_id: RunId::generate(),
         business_key: request.business_key.clone(),
@@ -104,7 +136,8 @@ fn new_run(request: &RunRequest, idempotency_key: Option<String>) -> Result<NewR
 pub struct RunView {
     /// The run's id.
     pub run_id: RunId,
-    /// `queued`, `running`, `retrying`, `completed` or `dead_lettered`.
+    /// `queued`, `running`, `retrying`, `completed`, `dead_lettered`, or `rejected` (answered
+    /// 503; re-send the request with the same `Idempotency-Key`).
     pub status: RunStatus,
     /// The highest attempt number a worker reported.
     pub attempts: u32,

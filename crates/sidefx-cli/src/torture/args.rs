@@ -71,6 +71,12 @@ pub struct TortureArgs {
     /// The workers' first retry backoff (WORKER_RETRY_BASE_MS), so dead letters come quickly.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub retry_base_ms: u64,
+    /// The workers' redrive delay (WORKER_REDRIVE_AFTER_MS): how long a run whose command
+    /// DriftQ lost in a restart waits before a worker publishes it again. Short here, so
+    /// such runs are recovered within the scenario; redundant redrives are part of the test.
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub redrive_after_ms: u64,
     /// Per scenario: seconds to wait for every accepted run to finish (and verify to be clean).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub timeout: u64,

@@ -35,6 +35,7 @@ pub async fn run(args: &TortureArgs, style: Style) -> Result<ExitCode> {
         tuning: WorkerTuning {
             lease_ms: args.lease_ms,
             retry_base_ms: args.retry_base_ms,
+            redrive_after_ms: args.redrive_after_ms,
         },
     };
     let mut results = Vec::new();

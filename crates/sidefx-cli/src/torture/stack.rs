@@ -23,6 +23,8 @@ pub struct WorkerTuning {
     pub lease_ms: u64,
     /// WORKER_RETRY_BASE_MS.
     pub retry_base_ms: u64,
+    /// WORKER_REDRIVE_AFTER_MS.
+    pub redrive_after_ms: u64,
 }
 
 /// A running stack; [`TortureStack::stop`] stops it, and dropping it without that kills
@@ -47,6 +49,10 @@ impl TortureStack {
         let env = [
             ("WORKER_LEASE_MS", tuning.lease_ms.to_string()),
             ("WORKER_RETRY_BASE_MS", tuning.retry_base_ms.to_string()),
+            (
+                "WORKER_REDRIVE_AFTER_MS",
+                tuning.redrive_after_ms.to_string(),
+            ),
             // Keeps the dead-letter path quick without changing what is tested.
             (
                 "WORKER_RETRY_MAX_MS",

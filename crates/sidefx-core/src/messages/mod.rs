@@ -5,6 +5,7 @@
 mod command;
 mod dlq;
 mod event;
+mod request;
 
 #[cfg(test)]
 mod tests;
@@ -12,6 +13,7 @@ mod tests;
 pub use command::{Command, FailMode, RunCommand};
 pub use dlq::{DlqKind, DlqRecord};
 pub use event::{Event, SkipReason};
+pub use request::RunRequest;
 
 /// Milliseconds since the Unix epoch, the unit of every `ts` field.
 ///

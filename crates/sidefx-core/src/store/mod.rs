@@ -8,6 +8,7 @@ mod columns;
 mod dead_letters;
 mod effect_rows;
 mod effects;
+mod redrive;
 mod retries;
 mod runs;
 mod schema;

@@ -46,6 +46,9 @@ pub enum RunStatus {
     Running,
     /// An attempt failed; another one is scheduled.
     Retrying,
+    /// The broker refused the run's first command and the client was answered 503: nothing
+    /// runs unless the client re-sends the request with the same `Idempotency-Key`.
+    Rejected,
     /// Finished; the side effect happened exactly once.
     Completed,
     /// Exhausted its attempts; recorded on the dead-letter topic.
@@ -59,6 +62,7 @@ impl RunStatus {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
             RunStatus::Retrying => "retrying",
+            RunStatus::Rejected => "rejected",
             RunStatus::Completed => "completed",
             RunStatus::DeadLettered => "dead_lettered",
         }
@@ -70,6 +74,7 @@ impl RunStatus {
             Self::Queued,
             Self::Running,
             Self::Retrying,
+            Self::Rejected,
             Self::Completed,
             Self::DeadLettered,
         ]
@@ -219,7 +224,7 @@ fn select_run(
         .optional()?)
 }
 
-fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+pub(super) fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
         run_id: r.get(0)?,
         business_key: r.get(1)?,

@@ -2,7 +2,8 @@
 //!
 //! The version lives in `PRAGMA user_version`. Version 1 keeps the original starter's
 //! `side_effects` table byte for byte and adds the claim columns with `ALTER TABLE`, so a
-//! database written by the original is migrated in place, not copied.
+//! database written by the original is migrated in place, not copied. Version 2 adds the
+//! indexes the redrive sweeper's query needs.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -78,6 +79,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS idx_dead_letters_archived_ms ON dead_letters(archived_ms);
 ";
 
+/// Version 2: the redrive sweeper looks for unfinished runs by age every few seconds, and for
+/// each one asks whether a retry waits in the outbox. The partial index only holds unfinished
+/// runs, so the sweep costs the same after a million completed ones.
+const REDRIVE_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS idx_runs_unfinished_updated_ms ON runs(updated_ms)
+  WHERE status IN ('queued', 'running', 'retrying');
+CREATE INDEX IF NOT EXISTS idx_retry_outbox_run_id ON retry_outbox(run_id);
+";
+
 /// Opens the file, applies the connection pragmas and migrates the schema.
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -125,6 +135,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if found < 1 {
         apply_v1(&tx)?;
+    }
+    if found < 2 {
+        tx.execute_batch(REDRIVE_INDEXES)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;

@@ -45,7 +45,7 @@ const RUN_STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM runs GROUP BY stat
 
 const IDLE_UNFINISHED_RUNS: &str = "
 SELECT run_id, status, updated_ms FROM runs
- WHERE status NOT IN ('completed', 'dead_lettered') AND updated_ms <= ?1
+ WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1
  ORDER BY updated_ms, run_id";
 
 /// A run completes only after its effect is `done` (or was found done), so a completed run

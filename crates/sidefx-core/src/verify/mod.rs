@@ -118,6 +118,7 @@ pub async fn verify(
         runs_completed: runs.completed,
         runs_dead_lettered: runs.dead_lettered,
         runs_in_flight: runs.in_flight,
+        runs_rejected: runs.rejected,
         dead_letters_archived: runs.dead_letters_archived,
     };
     Ok(report(&ctx, counts, findings))

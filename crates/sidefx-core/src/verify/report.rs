@@ -16,7 +16,7 @@ pub struct VerifyCounts {
     pub in_progress_effects: u64,
     /// `ticket_<key>.json` files in the tickets directory.
     pub tickets: u64,
-    /// Accepted runs (rows of `runs`).
+    /// Registered runs (rows of `runs`), rejected ones included.
     pub runs: u64,
     /// Runs `completed`.
     pub runs_completed: u64,
@@ -24,6 +24,9 @@ pub struct VerifyCounts {
     pub runs_dead_lettered: u64,
     /// Runs not final yet that changed within the settle time.
     pub runs_in_flight: u64,
+    /// Runs whose first command the broker refused while the client was answered 503: never
+    /// accepted, so not expected to finish (until the client re-sends them).
+    pub runs_rejected: u64,
     /// Records in the dead-letter archive.
     pub dead_letters_archived: u64,
 }

@@ -1,5 +1,6 @@
 //! The run checks: every accepted run ends `completed` or `dead_lettered`, a completed run
-//! has its done effect, a dead-lettered run has its archived dead letter.
+//! has its done effect, a dead-lettered run has its archived dead letter. A `rejected` run
+//! (answered 503) was never accepted and is only counted.
 
 use super::findings::{Findings, ViolationKind};
 use super::{Ctx, VerifyError};
@@ -13,6 +14,8 @@ pub(super) struct RunCounts {
     pub(super) dead_lettered: u64,
     /// Not final and changed within the settle time: still being worked on.
     pub(super) in_flight: u64,
+    /// Refused with a 503 and not re-sent: never accepted, not expected to finish.
+    pub(super) rejected: u64,
     pub(super) dead_letters_archived: u64,
 }
 
@@ -33,6 +36,7 @@ pub(super) async fn check(
             RunStatus::Completed => counts.completed += n,
             RunStatus::DeadLettered => counts.dead_lettered += n,
             RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => counts.in_flight += n,
+            RunStatus::Rejected => counts.rejected += n,
         }
     }
     let settled_before = ctx.now_ms.saturating_sub(ctx.settle_after_ms());

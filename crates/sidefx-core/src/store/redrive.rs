@@ -1,0 +1,108 @@
+//! Queries behind the worker's redrive sweeper: finding runs that stopped making progress
+//! (their command was lost by the broker, see DESIGN's "holes" and PROTOCOL Q1), fencing a
+//! redrive so one worker wins it, and the API's `rejected` marking that keeps runs the
+//! client was told were refused out of the sweep.
+
+use rusqlite::params;
+
+use super::runs::{RunRow, run_row};
+use super::{Store, StoreError};
+use crate::ids::RunId;
+use crate::messages::now_ms;
+
+/// Unfinished runs (queued, running, retrying) whose row has not changed since `cutoff_ms`
+/// and that have no retry waiting in the outbox (a backing-off run is not stalled, it is
+/// waiting on purpose), oldest change first. `rejected` runs are not in the list: nothing
+/// was promised for them.
+const STALLED_RUNS: &str = "
+SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
+       request_fingerprint, created_ms, updated_ms
+  FROM runs
+ WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1
+   AND NOT EXISTS (SELECT 1 FROM retry_outbox o WHERE o.run_id = runs.run_id)
+ ORDER BY updated_ms
+ LIMIT ?2";
+
+/// The fence: only the sweeper that still sees the row as it was when it selected it moves
+/// `updated_ms` forward. Any progress of the run (a worker's status update) or another
+/// sweeper's redrive changes the row first and makes this a no-op.
+const CLAIM_REDRIVE: &str = "
+UPDATE runs SET updated_ms = ?5
+ WHERE run_id = ?1 AND updated_ms = ?2 AND status = ?3 AND attempts = ?4
+   AND status IN ('queued', 'running', 'retrying')";
+
+/// Only a run no worker has touched can be rejected: once a worker reported an attempt, the
+/// command was evidently enqueued, whatever this request's publish says.
+const REJECT_RUN: &str = "
+UPDATE runs SET status = 'rejected', updated_ms = ?2
+ WHERE run_id = ?1 AND status = 'queued' AND attempts = 0";
+
+const REQUEUE_RUN: &str = "
+UPDATE runs SET status = 'queued', updated_ms = ?2
+ WHERE run_id = ?1 AND status = 'rejected'";
+
+impl Store {
+    /// Up to `limit` runs that may have lost their command: unfinished, unchanged since
+    /// `cutoff_ms`, and not waiting for a scheduled retry.
+    pub async fn stalled_runs(
+        &self,
+        cutoff_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(STALLED_RUNS)?;
+            let rows = stmt.query_map(params![cutoff_ms, limit], run_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Takes the redrive of `seen`, a row from [`Store::stalled_runs`], if the run is still
+    /// exactly as seen. Returns the new `updated_ms`, the redrive's stamp, if this caller won;
+    /// `None` if the run moved or another sweeper won. Publishing happens after this commit:
+    /// a crash in between just leaves the run for the next sweep, one stall period later.
+    pub async fn claim_redrive(&self, seen: &RunRow) -> Result<Option<i64>, StoreError> {
+        let (run_id, seen_ms, status, attempts) = (
+            seen.run_id.clone(),
+            seen.updated_ms,
+            seen.status,
+            seen.attempts,
+        );
+        // Strictly later than what was seen, even if the clock stands still or went back:
+        // the stamp names the redrive's message, so it must be new.
+        let stamp = now_ms().max(seen_ms.saturating_add(1));
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(CLAIM_REDRIVE)?
+                .execute(params![run_id, seen_ms, status, attempts, stamp])?;
+            Ok((changed == 1).then_some(stamp))
+        })
+        .await
+    }
+
+    /// Records that the broker definitely refused a new run's first command and the client was
+    /// told so (503): the sweeper leaves it alone. Returns `false` (and changes nothing) if a
+    /// worker already started it or it is not `queued`.
+    pub async fn reject_run(&self, run_id: &RunId) -> Result<bool, StoreError> {
+        let run_id = run_id.clone();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(REJECT_RUN)?
+                .execute(params![run_id, now_ms()])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    /// The client re-sent a rejected run's request (same `Idempotency-Key`): it is `queued`
+    /// again before its command is published once more. A no-op for any other status.
+    pub async fn requeue_run(&self, run_id: &RunId) -> Result<(), StoreError> {
+        let run_id = run_id.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(REQUEUE_RUN)?
+                .execute(params![run_id, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+}

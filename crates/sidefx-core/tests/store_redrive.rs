@@ -1,0 +1,172 @@
+//! The queries behind the redrive sweeper: which runs count as stalled, the fence that lets
+//! one sweeper win each stall, and the `rejected` marking that keeps refused runs out.
+
+use sidefx_core::{
+    BusinessKey, CreateRun, NewRetry, NewRun, RunCommand, RunId, RunRequest, RunRow, RunStatus,
+    Store, now_ms,
+};
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite")).await.unwrap();
+    (dir, store)
+}
+
+fn request() -> RunRequest {
+    RunRequest {
+        business_key: BusinessKey::parse("order-1").unwrap(),
+        amount: 9.5,
+        fail_before_effect_n: 0,
+        fail_mode: sidefx_core::FailMode::None,
+        max_attempts: 5,
+    }
+}
+
+async fn create(store: &Store, run: &str) -> RunRow {
+    let request_json = request().canonical_json().unwrap();
+    let created = store
+        .create_run(NewRun {
+            run_id: RunId::parse(run).unwrap(),
+            business_key: request().business_key,
+            request_fingerprint: request_json.clone(),
+            request_json,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    let CreateRun::Created(row) = created else {
+        panic!("{created:?}")
+    };
+    row
+}
+
+fn command(run: &RunRow, attempt: u32) -> RunCommand {
+    request().command(&run.run_id, attempt, 1)
+}
+
+/// Everything stalled right now: a cut-off in the future makes every row old enough.
+async fn stalled_ids(store: &Store) -> Vec<String> {
+    let rows = store.stalled_runs(now_ms() + 60_000, 100).await.unwrap();
+    rows.into_iter().map(|r| r.run_id.to_string()).collect()
+}
+
+#[tokio::test]
+async fn unfinished_runs_without_a_waiting_retry_are_stalled() {
+    let (_dir, store) = store().await;
+    let queued = create(&store, "queued").await;
+    let running = create(&store, "running").await;
+    store
+        .update_run(&running.run_id, RunStatus::Running, 1)
+        .await
+        .unwrap();
+    let waiting = create(&store, "waiting").await;
+    store
+        .update_run(&waiting.run_id, RunStatus::Retrying, 1)
+        .await
+        .unwrap();
+    let retry = NewRetry::for_command(&command(&waiting, 1), now_ms()).unwrap();
+    store.schedule_retry(retry).await.unwrap();
+    for (run, status) in [
+        ("done", RunStatus::Completed),
+        ("dead", RunStatus::DeadLettered),
+    ] {
+        let row = create(&store, run).await;
+        store.update_run(&row.run_id, status, 1).await.unwrap();
+    }
+    let refused = create(&store, "refused").await;
+    assert!(store.reject_run(&refused.run_id).await.unwrap());
+
+    let mut ids = stalled_ids(&store).await;
+    ids.sort();
+    assert_eq!(ids, ["queued", "running"]);
+    // Not old enough: nothing.
+    let fresh = store
+        .stalled_runs(queued.updated_ms - 1, 100)
+        .await
+        .unwrap();
+    assert!(fresh.is_empty(), "{fresh:?}");
+
+    // Once the retry has left the outbox, a retrying run can stall too.
+    let key = command(&waiting, 1).idempotency_key();
+    store.retry_published(&key).await.unwrap();
+    assert!(stalled_ids(&store).await.contains(&"waiting".to_owned()));
+}
+
+#[tokio::test]
+async fn one_sweeper_wins_each_stall_and_progress_cancels_it() {
+    let (_dir, store) = store().await;
+    let run = create(&store, "r1").await;
+    let seen = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
+    let seen = &seen[0];
+
+    let stamp = store
+        .claim_redrive(seen)
+        .await
+        .unwrap()
+        .expect("first wins");
+    assert!(stamp > seen.updated_ms, "the stamp is new");
+    assert_eq!(
+        store.claim_redrive(seen).await.unwrap(),
+        None,
+        "a second sweeper with the same view loses"
+    );
+    let after = store.get_run(&run.run_id).await.unwrap().unwrap();
+    assert_eq!((after.status, after.updated_ms), (RunStatus::Queued, stamp));
+
+    // A worker's progress between the sweep's select and its claim wins over the redrive.
+    let again = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
+    store
+        .update_run(&run.run_id, RunStatus::Running, 1)
+        .await
+        .unwrap();
+    assert_eq!(store.claim_redrive(&again[0]).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn only_an_untouched_queued_run_can_be_rejected_and_requeue_undoes_it() {
+    let (_dir, store) = store().await;
+    let started = create(&store, "started").await;
+    store
+        .update_run(&started.run_id, RunStatus::Running, 1)
+        .await
+        .unwrap();
+    assert!(!store.reject_run(&started.run_id).await.unwrap());
+
+    let refused = create(&store, "refused").await;
+    assert!(store.reject_run(&refused.run_id).await.unwrap());
+    assert!(
+        !store.reject_run(&refused.run_id).await.unwrap(),
+        "already rejected"
+    );
+    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
+    assert_eq!(row.status, RunStatus::Rejected);
+    assert!(!row.status.is_final(), "a re-sent request revives it");
+
+    store.requeue_run(&refused.run_id).await.unwrap();
+    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
+    assert_eq!(row.status, RunStatus::Queued);
+    // A worker picking up a rejected run's command (published by a concurrent replay) moves
+    // it on like any other.
+    assert!(store.reject_run(&refused.run_id).await.unwrap());
+    store
+        .update_run(&refused.run_id, RunStatus::Running, 1)
+        .await
+        .unwrap();
+    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
+    assert_eq!(row.status, RunStatus::Running);
+}
+
+#[test]
+fn the_command_of_an_attempt_is_the_first_command_with_that_attempt() {
+    let run_id = RunId::parse("r1").unwrap();
+    let first = request().first_command(&run_id, 7);
+    let third = request().command(&run_id, 2, 7);
+    assert_eq!(
+        third,
+        RunCommand {
+            attempt: 2,
+            ..first.clone()
+        }
+    );
+    assert_eq!(first.next_attempt(7).next_attempt(7), third);
+}

@@ -1,0 +1,137 @@
+//! The redrive sweeper: finds runs whose command the broker lost, and publishes it again.
+//!
+//! DriftQ can lose a delivered, unacked message. Its committed offset is the highest ack of
+//! a partition, and a restarted broker resumes above it (PROTOCOL Q1): a command that one
+//! worker still held when another worker acked a later offset of the same partition is
+//! never delivered again. Ack ordering inside one process cannot prevent that across
+//! processes, so the store, which knows every accepted run, is the source of truth: a run
+//! that is still `queued`, `running` or `retrying`, has no retry waiting in the outbox and
+//! has not changed for `redrive_after`, gets its current command published again.
+//!
+//! Redriving is always safe, because the step is: a redriven command that finds its effect
+//! done skips it, one that finds a live claim leaves it to its owner. So the only cost of a
+//! redrive that was not needed (a run that was just slow) is a skipped step. Every worker
+//! sweeps; the store's fenced [`Store::claim_redrive`] lets one of them win each stall, and
+//! the winner's stamp makes the message's idempotency key new (the lost message's key is
+//! still remembered by the broker and would be dropped as a duplicate).
+
+use std::time::Duration;
+
+use sidefx_core::metrics::RUNS_REDRIVEN;
+use sidefx_core::{
+    PublishError, Publisher, RunRequest, RunRow, RunStatus, Store, StoreError, now_ms,
+};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// Stalled runs handled per sweep; the rest wait for the next one.
+const BATCH: u32 = 100;
+/// Bounds of the interval between sweeps (a quarter of `redrive_after`).
+const MIN_PERIOD: Duration = Duration::from_millis(250);
+const MAX_PERIOD: Duration = Duration::from_secs(5);
+
+/// Why a sweep stopped early; the remaining runs are looked at again in the next one.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The store could not be read or the redrive not recorded.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The command could not be published (the broker is down, most likely).
+    #[error("publish: {0}")]
+    Publish(#[from] PublishError),
+}
+
+/// Sweeps every `redrive_after / 4` until `shutdown` turns true.
+pub async fn run(
+    store: Store,
+    publisher: Publisher,
+    redrive_after: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let period = (redrive_after / 4).clamp(MIN_PERIOD, MAX_PERIOD);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            () = tokio::time::sleep(period) => {}
+        }
+        if let Err(err) = sweep(&store, &publisher, redrive_after).await {
+            warn!(error = %err, "redrive sweep stopped early; retrying next sweep");
+        }
+    }
+    info!("redrive sweeper stopped");
+}
+
+/// One pass: redrives up to [`BATCH`] runs unchanged for `redrive_after` and returns how
+/// many it redrove (runs another sweeper took first are not counted).
+pub async fn sweep(
+    store: &Store,
+    publisher: &Publisher,
+    redrive_after: Duration,
+) -> Result<usize, SweepError> {
+    let after_ms = i64::try_from(redrive_after.as_millis()).unwrap_or(i64::MAX);
+    let stalled = store
+        .stalled_runs(now_ms().saturating_sub(after_ms), BATCH)
+        .await?;
+    let mut redriven = 0;
+    for run in &stalled {
+        if redrive(store, publisher, run).await? {
+            redriven += 1;
+        }
+    }
+    Ok(redriven)
+}
+
+/// Redrives one run if no other sweeper (or progress) got there first.
+async fn redrive(store: &Store, publisher: &Publisher, run: &RunRow) -> Result<bool, SweepError> {
+    // Claimed before decoding, so an unreadable row is logged once per stall period rather
+    // than on every sweep.
+    let Some(stamp) = store.claim_redrive(run).await? else {
+        return Ok(false);
+    };
+    let request: RunRequest = match serde_json::from_str(&run.request_json) {
+        Ok(request) => request,
+        Err(err) => {
+            error!(run_id = %run.run_id, error = %err, request_json = %run.request_json,
+                "stalled run has an unreadable request; cannot redrive it");
+            return Ok(false);
+        }
+    };
+    let attempt = current_attempt(run.status, run.attempts);
+    let command = request.command(&run.run_id, attempt, now_ms());
+    publisher.redrive(&command, stamp).await?;
+    metrics::counter!(RUNS_REDRIVEN).increment(1);
+    warn!(
+        run_id = %run.run_id,
+        status = run.status.as_str(),
+        attempt,
+        idle_ms = stamp.saturating_sub(run.updated_ms),
+        "run made no progress: its command was lost by the broker or is stuck; redriven",
+    );
+    Ok(true)
+}
+
+/// The attempt a stalled run is waiting for. `runs.attempts` counts attempts started
+/// (attempt n sets it to n + 1): a `running` run is in attempt `attempts - 1`; a `retrying`
+/// run failed that one and its retry (attempt `attempts`) left the outbox already; a
+/// `queued` run waits for attempt 0.
+pub fn current_attempt(status: RunStatus, attempts: u32) -> u32 {
+    match status {
+        RunStatus::Running => attempts.saturating_sub(1),
+        RunStatus::Retrying => attempts,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_attempt_to_redrive_follows_the_runs_status() {
+        assert_eq!(current_attempt(RunStatus::Queued, 0), 0);
+        assert_eq!(current_attempt(RunStatus::Running, 1), 0);
+        assert_eq!(current_attempt(RunStatus::Running, 3), 2);
+        assert_eq!(current_attempt(RunStatus::Retrying, 1), 1);
+        assert_eq!(current_attempt(RunStatus::Retrying, 4), 4);
+    }
+}

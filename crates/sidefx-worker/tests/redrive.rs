@@ -1,0 +1,110 @@
+//! The redrive sweeper end to end: runs whose command the broker lost (what a restarted
+//! DriftQ that resumed above an unacked command looks like, PROTOCOL Q1) still finish, each
+//! effect once, while a run the client was refused (503) is never started behind its back.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::stack::Stack;
+use sidefx_core::{
+    BusinessKey, CreateRun, FailMode, NewRun, RunId, RunRequest, RunRow, RunStatus, Store,
+};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Kills the worker (by PID, through `Child`) when the test ends, pass or fail.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Registers a run as the API does, without publishing anything: its command is "lost".
+async fn lost_run(store: &Store, key: &str, fail_before_effect_n: u32) -> RunRow {
+    let request = RunRequest {
+        business_key: BusinessKey::parse(key).expect("key"),
+        amount: 12.5,
+        fail_before_effect_n,
+        fail_mode: FailMode::None,
+        max_attempts: 3,
+    };
+    let request_json = request.canonical_json().expect("json");
+    let created = store
+        .create_run(NewRun {
+            run_id: RunId::generate(),
+            business_key: request.business_key,
+            request_fingerprint: request_json.clone(),
+            request_json,
+            idempotency_key: None,
+        })
+        .await
+        .expect("create_run");
+    let CreateRun::Created(row) = created else {
+        panic!("{created:?}")
+    };
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
+    let mut stack = Stack::start(0).await;
+    // Lost before any worker saw it.
+    let queued = lost_run(&stack.store, "lost-queued", 0).await;
+    // Attempt 0 failed, its retry (attempt 1) left the outbox and was lost.
+    let retrying = lost_run(&stack.store, "lost-retry", 1).await;
+    stack
+        .store
+        .update_run(&retrying.run_id, RunStatus::Retrying, 1)
+        .await
+        .expect("update_run");
+    // Answered 503: nothing was promised, so nothing may run.
+    let refused = lost_run(&stack.store, "refused", 0).await;
+    assert!(
+        stack
+            .store
+            .reject_run(&refused.run_id)
+            .await
+            .expect("reject")
+    );
+
+    let log = std::fs::File::create(stack.log_path(1)).expect("log");
+    let _worker = Worker(
+        stack
+            .worker_command()
+            .env("WORKER_LEASE_MS", "1000")
+            .env("WORKER_REDRIVE_AFTER_MS", "1000")
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("sidefx-worker starts"),
+    );
+
+    let done = stack
+        .wait_status(&queued.run_id, RunStatus::Completed, DEADLINE)
+        .await;
+    assert_eq!(done.attempts, 1, "attempt 0 was redriven");
+    stack.assert_effect_once(&queued.run_id).await;
+    let done = stack
+        .wait_status(&retrying.run_id, RunStatus::Completed, DEADLINE)
+        .await;
+    assert_eq!(done.attempts, 2, "attempt 1 was redriven, not attempt 0");
+    stack.assert_effect_once(&retrying.run_id).await;
+
+    // The refused run was as old as the others, so a sweep that selected it would have
+    // redriven it by now.
+    let refused = stack.store.get_run(&refused.run_id).await.expect("get_run");
+    assert_eq!(refused.map(|r| r.status), Some(RunStatus::Rejected));
+    assert_eq!(stack.ticket_count().await, 2);
+    let logs = std::fs::read_to_string(stack.log_path(1)).expect("worker log");
+    let redrives: Vec<&str> = logs.lines().filter(|l| l.contains("redriven")).collect();
+    assert_eq!(redrives.len(), 2, "one redrive per lost run:\n{logs}");
+    let retried = redrives
+        .iter()
+        .find(|l| l.contains(retrying.run_id.as_str()))
+        .expect("the retrying run was redriven");
+    assert!(retried.contains("attempt=1"), "{retried}");
+}
