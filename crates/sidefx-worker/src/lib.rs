@@ -60,6 +60,18 @@ pub enum WorkerError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// Why a background pass (the retry outbox, the redrive sweep) stopped early. Nothing is
+/// lost: its rows stay in the store and the next pass takes them up again.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// The store could not be read or a row not updated.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A command could not be published (the broker is down, most likely).
+    #[error("publish: {0}")]
+    Publish(#[from] PublishError),
+}
+
 /// Runs the worker until `shutdown` completes: then it stops taking messages, finishes the
 /// steps in hand (and their acks) and returns `Ok(())`.
 pub async fn run(

@@ -18,28 +18,17 @@
 use std::time::Duration;
 
 use sidefx_core::metrics::RUNS_REDRIVEN;
-use sidefx_core::{
-    PublishError, Publisher, RunRequest, RunRow, RunStatus, Store, StoreError, now_ms,
-};
+use sidefx_core::{Publisher, RunRequest, RunRow, RunStatus, Store, now_ms};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
+
+use crate::PassError;
 
 /// Stalled runs handled per sweep; the rest wait for the next one.
 const BATCH: u32 = 100;
 /// Bounds of the interval between sweeps (a quarter of `redrive_after`).
 const MIN_PERIOD: Duration = Duration::from_millis(250);
 const MAX_PERIOD: Duration = Duration::from_secs(5);
-
-/// Why a sweep stopped early; the remaining runs are looked at again in the next one.
-#[derive(Debug, thiserror::Error)]
-pub enum SweepError {
-    /// The store could not be read or the redrive not recorded.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// The command could not be published (the broker is down, most likely).
-    #[error("publish: {0}")]
-    Publish(#[from] PublishError),
-}
 
 /// Sweeps every `redrive_after / 4` until `shutdown` turns true.
 pub async fn run(
@@ -67,7 +56,7 @@ pub async fn sweep(
     store: &Store,
     publisher: &Publisher,
     redrive_after: Duration,
-) -> Result<usize, SweepError> {
+) -> Result<usize, PassError> {
     let after_ms = i64::try_from(redrive_after.as_millis()).unwrap_or(i64::MAX);
     let stalled = store
         .stalled_runs(now_ms().saturating_sub(after_ms), BATCH)
@@ -82,7 +71,7 @@ pub async fn sweep(
 }
 
 /// Redrives one run if no other sweeper (or progress) got there first.
-async fn redrive(store: &Store, publisher: &Publisher, run: &RunRow) -> Result<bool, SweepError> {
+async fn redrive(store: &Store, publisher: &Publisher, run: &RunRow) -> Result<bool, PassError> {
     // Claimed before decoding, so an unreadable row is logged once per stall period rather
     // than on every sweep.
     let Some(stamp) = store.claim_redrive(run).await? else {

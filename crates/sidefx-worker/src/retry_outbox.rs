@@ -8,9 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sidefx_core::{Command, PublishError, Publisher, ScheduledRetry, Store, StoreError, now_ms};
+use sidefx_core::{Command, Publisher, ScheduledRetry, Store, now_ms};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
+
+use crate::PassError;
 
 /// How often to look for rows scheduled by *other* processes (ours wake us up directly).
 const POLL: Duration = Duration::from_secs(1);
@@ -18,15 +20,6 @@ const POLL: Duration = Duration::from_secs(1);
 const BATCH: u32 = 100;
 /// Longest wait after failures (broker or database unavailable).
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Why a pass over the outbox stopped early; the rows stay and are retried later.
-#[derive(Debug, thiserror::Error)]
-enum OutboxError {
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("publish: {0}")]
-    Publish(#[from] PublishError),
-}
 
 /// Publishes due retries until `shutdown` turns true. `wakeup` is notified by steps that
 /// schedule a retry, so a short backoff is not rounded up to the poll interval.
@@ -64,7 +57,7 @@ pub async fn run(
 }
 
 /// Publishes every row that is due now, oldest first.
-async fn publish_due(store: &Store, publisher: &Publisher) -> Result<(), OutboxError> {
+async fn publish_due(store: &Store, publisher: &Publisher) -> Result<(), PassError> {
     loop {
         let due = store.due_retries(now_ms(), BATCH).await?;
         for row in &due {
@@ -83,7 +76,7 @@ async fn publish_one(
     store: &Store,
     publisher: &Publisher,
     row: &ScheduledRetry,
-) -> Result<(), OutboxError> {
+) -> Result<(), PassError> {
     match serde_json::from_str::<Command>(&row.command_json) {
         Ok(Command::Run(cmd)) => {
             publisher.command(&cmd).await?;

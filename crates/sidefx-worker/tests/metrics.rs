@@ -4,27 +4,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::stack::Stack;
+use common::stack::{Stack, WorkerProcess};
 use serde_json::json;
 use sidefx_core::RunStatus;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A worker process, killed (by PID, through `Child`) when dropped.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts a worker on the stack's broker and store whose metrics listener binds port 0.
-fn spawn_worker(stack: &Stack, log: &Path) -> Worker {
+fn spawn_worker(stack: &Stack, log: &Path) -> WorkerProcess {
     let log = std::fs::File::create(log).expect("log file");
     let child = stack
         .worker_command()
@@ -32,7 +22,7 @@ fn spawn_worker(stack: &Stack, log: &Path) -> Worker {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("sidefx-worker starts");
-    Worker(child)
+    WorkerProcess::new(child)
 }
 
 /// The metrics URL the worker logged at start-up (the port was picked by the OS).

@@ -4,25 +4,15 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::stack::Stack;
+use common::stack::{Stack, WorkerProcess};
 use sidefx_core::{
     BusinessKey, CreateRun, FailMode, NewRun, RunId, RunRequest, RunRow, RunStatus, Store,
 };
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Kills the worker (by PID, through `Child`) when the test ends, pass or fail.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Registers a run as the API does, without publishing anything: its command is "lost".
 async fn lost_run(store: &Store, key: &str, fail_before_effect_n: u32) -> RunRow {
@@ -73,7 +63,7 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
     );
 
     let log = std::fs::File::create(stack.log_path(1)).expect("log");
-    let _worker = Worker(
+    let _worker = WorkerProcess::new(
         stack
             .worker_command()
             .env("WORKER_LEASE_MS", "1000")

@@ -13,10 +13,18 @@ use sidefx_core::{Artifacts, EffectRow, EffectStatus, RunId, RunRow, RunStatus, 
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-/// One `sidefx-worker` process; killed (by PID, through `Child`) when dropped.
+/// One `sidefx-worker` process; killed (by PID, through `Child`) when dropped, so a failing
+/// test leaves nothing behind.
 #[derive(Debug)]
-struct WorkerProcess {
+pub struct WorkerProcess {
     child: Child,
+}
+
+impl WorkerProcess {
+    /// Takes ownership of a started worker.
+    pub fn new(child: Child) -> Self {
+        WorkerProcess { child }
+    }
 }
 
 impl Drop for WorkerProcess {
