@@ -34,4 +34,12 @@ pub struct ApiConfig {
     /// Browser origins allowed by CORS: comma-separated, or `*` for any.
     #[arg(long, env = "ALLOW_ORIGINS", default_value = "http://localhost:3000")]
     pub allow_origins: AllowedOrigins,
+
+    /// Most `POST /runs` requests served at once; more are answered 503 `overloaded` with
+    /// `Retry-After` at once. Bounds the API's memory when clients send faster than the
+    /// broker and the store can take (each waiting request holds a task, buffers and a
+    /// broker connection).
+    #[arg(long, env = "API_MAX_INFLIGHT_RUNS", default_value_t = crate::state::DEFAULT_MAX_INFLIGHT_RUNS,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inflight_runs: u32,
 }

@@ -50,6 +50,10 @@ pub enum ApiError {
         /// How long the broker asked us to wait.
         retry_after: Duration,
     },
+    /// 503 + `Retry-After`: this API instance is serving as many `POST /runs` as it is
+    /// configured to (`--max-inflight-runs`); nothing was stored.
+    #[error("too many run requests in flight")]
+    Overloaded,
     /// 503: the broker could not be reached or answered with a server error.
     #[error("broker unavailable: {0}")]
     BrokerUnavailable(String),
@@ -71,8 +75,8 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// Stable machine-readable code: `invalid_request`, `malformed_json`,
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `broker_backpressure`, `broker_unavailable`, `broker_error`,
-    /// `internal`.
+    /// `payload_too_large`, `overloaded`, `broker_backpressure`, `broker_unavailable`,
+    /// `broker_error`, `internal`.
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
@@ -105,6 +109,7 @@ impl ApiError {
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::BrokerBackpressure { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "broker_backpressure")
             }
@@ -124,6 +129,12 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => (self.to_string(), Some("Idempotency-Key".into())),
             ApiError::BrokerBackpressure { .. } => (
                 "the message broker is overloaded; retry after the Retry-After delay".into(),
+                None,
+            ),
+            ApiError::Overloaded => (
+                "the API is serving as many run requests as it accepts at once; retry after \
+                 the Retry-After delay"
+                    .into(),
                 None,
             ),
             ApiError::BrokerUnavailable(_) => (
@@ -147,6 +158,10 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         if matches!(self, ApiError::Internal(_)) {
             tracing::error!(status = status.as_u16(), code, error = %self, "request failed");
+        } else if matches!(self, ApiError::Overloaded) {
+            // Shedding is the designed answer to overload: a warning per refused request
+            // would add log I/O exactly when the process is busiest.
+            tracing::debug!(status = status.as_u16(), code, "request shed");
         } else if status.is_server_error() {
             // The broker's trouble, not ours: worth a warning, and the client retries.
             tracing::warn!(status = status.as_u16(), code, error = %self, "request failed");
@@ -154,15 +169,24 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), code, error = %self, "request rejected");
         }
         let mut response = (status, Json(self.body(code))).into_response();
-        if let ApiError::BrokerBackpressure { retry_after, .. } = &self {
+        let retry_after = match &self {
+            ApiError::BrokerBackpressure { retry_after, .. } => Some(*retry_after),
+            ApiError::Overloaded => Some(OVERLOADED_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(*retry_after)),
+                HeaderValue::from(retry_after_secs(retry_after)),
             );
         }
         response
     }
 }
+
+/// The `Retry-After` of [`ApiError::Overloaded`]: the shortest the header can say, since
+/// in-flight requests finish within milliseconds to a few seconds.
+const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// `Retry-After` is whole seconds: round up, and never 0 (that would invite a busy loop).
 fn retry_after_secs(retry_after: Duration) -> u64 {
@@ -235,6 +259,14 @@ mod tests {
         let response = err.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn overloaded_maps_to_503_with_a_code_and_retry_after() {
+        let response = ApiError::Overloaded.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(ApiError::Overloaded.body("overloaded").error, "overloaded");
     }
 
     #[test]

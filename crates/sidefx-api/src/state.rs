@@ -7,10 +7,15 @@ use std::sync::{Arc, OnceLock};
 
 use sidefx_core::metrics::PrometheusHandle;
 use sidefx_core::{Artifacts, Publisher, Store, StoreError};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::ApiConfig;
 use crate::cors::AllowedOrigins;
+use crate::error::ApiError;
+
+/// Default of `--max-inflight-runs`: far above what a closed-loop client with a few dozen
+/// connections keeps in flight, low enough that an overload costs a few MiB, not hundreds.
+pub const DEFAULT_MAX_INFLIGHT_RUNS: u32 = 64;
 
 /// What the handlers share (through axum's `State`). Clones share everything.
 #[derive(Clone)]
@@ -25,6 +30,8 @@ pub struct AppState {
     /// Renders this process's metrics for `GET /metrics`; `None` if another recorder was
     /// installed before ours (the route then answers 500).
     pub(crate) metrics: Option<PrometheusHandle>,
+    /// One permit per `POST /runs` being served (see [`AppState::admit_run`]).
+    run_admission: Arc<Semaphore>,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -46,12 +53,13 @@ impl AppState {
     pub async fn from_config(config: &ApiConfig) -> Result<AppState, ApiStartError> {
         let store = Store::open(&config.store.db_path).await?;
         let client = driftq_client::Client::new(&config.driftq.driftq_http_url)?;
-        Ok(AppState::new(
+        let state = AppState::new(
             store,
             Publisher::new(client),
             Artifacts::new(config.store.artifacts_dir.clone()),
             config.allow_origins.clone(),
-        ))
+        );
+        Ok(state.with_max_inflight_runs(config.max_inflight_runs))
     }
 
     /// State from ready-made parts (what `from_config` does after opening them).
@@ -69,8 +77,26 @@ impl AppState {
             allowed_origins,
             owner: owner.into(),
             metrics: metrics_handle(),
+            run_admission: admission(DEFAULT_MAX_INFLIGHT_RUNS),
             shutdown: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The same state, serving at most `limit` `POST /runs` at once (at least one).
+    #[must_use]
+    pub fn with_max_inflight_runs(mut self, limit: u32) -> AppState {
+        self.run_admission = admission(limit);
+        self
+    }
+
+    /// Admits one `POST /runs` for as long as the permit lives, or refuses it at once with
+    /// [`ApiError::Overloaded`]. Refusing instead of queueing is the point: a queue would
+    /// hold every waiting request's memory and answer it late anyway, while a prompt 503
+    /// with `Retry-After` lets the client back off (and retry with its `Idempotency-Key`).
+    pub(crate) fn admit_run(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.run_admission)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded)
     }
 
     /// Marks the start of graceful shutdown: every open SSE stream ends.
@@ -87,6 +113,11 @@ impl AppState {
             let _ = started.wait_for(|started| *started).await;
         }
     }
+}
+
+fn admission(limit: u32) -> Arc<Semaphore> {
+    let permits = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+    Arc::new(Semaphore::new(permits))
 }
 
 /// The process-wide Prometheus handle, installed on first use. A process has one global

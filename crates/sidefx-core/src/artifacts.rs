@@ -3,9 +3,10 @@
 //! The write is itself idempotent, as every real side effect must be: a second writer for the
 //! same key never overwrites the first, and a reader never sees a half-written ticket.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,8 +14,11 @@ use utoipa::ToSchema;
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::messages::RunCommand;
 
+mod dir_sync;
 #[cfg(test)]
 mod tests;
+
+use dir_sync::DirSync;
 
 /// Something went wrong reading or writing ticket files.
 #[derive(Debug, thiserror::Error)]
@@ -103,12 +107,17 @@ pub struct TicketFile {
 #[derive(Debug, Clone)]
 pub struct Artifacts {
     dir: PathBuf,
+    /// Shared by clones, so concurrent writes share directory fsyncs.
+    dir_sync: Arc<DirSync>,
 }
 
 impl Artifacts {
     /// Artifacts under `dir` (created on first write).
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            dir_sync: Arc::default(),
+        }
     }
 
     /// `<dir>/tickets`.
@@ -129,7 +138,9 @@ impl Artifacts {
         let mut json = serde_json::to_vec_pretty(t)?;
         json.push(b'\n');
         let (dir, path) = (self.tickets_dir(), self.ticket_path(&t.business_key));
-        tokio::task::spawn_blocking(move || write_create_only(&dir, &path, &json)).await?
+        let dir_sync = Arc::clone(&self.dir_sync);
+        let write = move || write_create_only(&dir, &path, &json, &dir_sync);
+        tokio::task::spawn_blocking(write).await?
     }
 
     /// Whether the ticket for `key` exists (the proof that its effect happened).
@@ -174,15 +185,16 @@ impl Artifacts {
 ///    check, decided by the file system, so two racing writers cannot both win.
 /// 3. Remove the temp name and fsync the directory, so the new name survives a power loss
 ///    before we report the effect as done. (Also when the ticket already existed: its writer
-///    may have crashed before its own directory fsync.)
+///    may have crashed before its own directory fsync.) Concurrent writes share directory
+///    fsyncs (`dir_sync.rs`): each still returns only after one that began after its link.
 ///
 /// Needs a file system with hard links (not FAT); every Linux/macOS default has them.
 fn write_create_only(
     dir: &Path,
     path: &Path,
     content: &[u8],
+    dir_sync: &DirSync,
 ) -> Result<TicketWrite, ArtifactError> {
-    fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
     let temp = dir.join(format!(".tmp-{}.json", uuid::Uuid::new_v4().simple()));
     let written = write_synced(&temp, content).map_err(io_err("writing", &temp));
     let linked = written.and_then(|()| match fs::hard_link(&temp, path) {
@@ -196,7 +208,7 @@ fn write_create_only(
     let removed = fs::remove_file(&temp);
     let outcome = linked?;
     removed.map_err(io_err("removing", &temp))?;
-    sync_dir(dir).map_err(io_err("syncing", dir))?;
+    dir_sync.sync(dir).map_err(io_err("syncing", dir))?;
     Ok(outcome)
 }
 
@@ -209,20 +221,22 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Art
     }
 }
 
-/// Creates `path` (it must not exist), writes `content` and fsyncs it.
+/// Creates `path` (it must not exist), writes `content` and fsyncs it. The directory is
+/// created only when the create says it is missing: checking it on every write would cost
+/// a syscall per ticket for what happens once.
 fn write_synced(path: &Path, content: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let create = || OpenOptions::new().write(true).create_new(true).open(path);
+    let mut file = match create() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            create()?
+        }
+        opened => opened?,
+    };
     file.write_all(content)?;
     file.sync_all()
-}
-
-/// Makes directory entries durable. Only Unix can open and fsync a directory.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    if cfg!(unix) {
-        File::open(dir)?.sync_all()
-    } else {
-        Ok(())
-    }
 }
 
 fn list_dir(dir: &Path, limit: usize) -> Result<Vec<TicketFile>, ArtifactError> {

@@ -142,20 +142,17 @@ impl State {
     /// Dispatches topics whose pending messages became durable.
     pub fn dispatch_durable(&mut self, now: Instant) {
         let durable = self.durable();
-        let ready: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|t| self.topics.get(*t).is_none_or(|t| t.max_seq <= durable))
-            .cloned()
-            .collect();
-        for topic in &ready {
-            self.pending.remove(topic);
-        }
-        // Topics with some durable messages are dispatched too: dispatch stops at
-        // the first non-durable message, so this only moves what is safe.
-        let partial: Vec<String> = self.pending.iter().cloned().collect();
-        for topic in ready.iter().chain(partial.iter()) {
-            self.dispatch_topic(topic, now);
+        // Every pending topic is dispatched; the ones with records still on their way to
+        // disk stay pending. Taking the set moves its names instead of cloning them: this
+        // runs after every WAL sync, i.e. hundreds of times a second under load.
+        for topic in std::mem::take(&mut self.pending) {
+            let partial = self.topics.get(&topic).is_some_and(|t| t.max_seq > durable);
+            // Topics with some durable messages are dispatched too: dispatch stops at
+            // the first non-durable message, so this only moves what is safe.
+            self.dispatch_topic(&topic, now);
+            if partial {
+                self.pending.insert(topic);
+            }
         }
     }
 }

@@ -48,7 +48,8 @@ pub struct CreateRunResponse {
             Idempotency-Key reused with another body", body = ErrorBody),
         (status = 500, description = "Store failure", body = ErrorBody),
         (status = 502, description = "Broker refused the message", body = ErrorBody),
-        (status = 503, description = "Broker unavailable or full (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Broker unavailable or full, or this API serving its \
+            maximum of run requests (`overloaded`); see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn create_run(
@@ -56,6 +57,9 @@ pub async fn create_run(
     IdempotencyKey(idempotency_key): IdempotencyKey,
     ApiJson(body): ApiJson<CreateRunBody>,
 ) -> Result<Response, ApiError> {
+    // Held until the response is built: bounds the requests that hold memory and a broker
+    // connection at once (a refused one stored nothing, so retrying it is always safe).
+    let _admitted = state.admit_run()?;
     let request = body.validate()?;
     let new_run = new_run(&request, idempotency_key)?;
     // The store's UNIQUE(idempotency_key) decides between concurrent requests with one key.
