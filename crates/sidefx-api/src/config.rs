@@ -42,4 +42,11 @@ pub struct ApiConfig {
     #[arg(long, env = "API_MAX_INFLIGHT_RUNS", default_value_t = crate::state::DEFAULT_MAX_INFLIGHT_RUNS,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inflight_runs: u32,
+
+    /// Most connections kept open at once; more wait in the kernel's accept backlog until
+    /// one closes. Bounds the API's memory against clients that open a connection per
+    /// request. Event streams (`/runs/{id}/events`) hold one each: size it for your watchers.
+    #[arg(long, env = "API_MAX_CONNECTIONS", default_value_t = crate::state::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 }

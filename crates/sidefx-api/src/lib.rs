@@ -7,6 +7,7 @@
 //! runs it until a shutdown future completes.
 
 pub mod config;
+pub mod conn_limit;
 pub mod cors;
 pub mod error;
 mod event_stream;
@@ -119,6 +120,7 @@ pub async fn serve(
         tracing::info!("shutdown started; ending event streams");
         signal_state.begin_shutdown();
     };
+    let listener = conn_limit::LimitedListener::new(listener, state.max_connections);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(signal)
         .await

@@ -17,6 +17,9 @@ use crate::error::ApiError;
 /// connections keeps in flight, low enough that an overload costs a few MiB, not hundreds.
 pub const DEFAULT_MAX_INFLIGHT_RUNS: u32 = 64;
 
+/// Default of `--max-connections` (see `conn_limit.rs`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+
 /// What the handlers share (through axum's `State`). Clones share everything.
 #[derive(Clone)]
 pub struct AppState {
@@ -32,6 +35,8 @@ pub struct AppState {
     pub(crate) metrics: Option<PrometheusHandle>,
     /// One permit per `POST /runs` being served (see [`AppState::admit_run`]).
     run_admission: Arc<Semaphore>,
+    /// Open connections [`crate::serve`] keeps at most.
+    pub(crate) max_connections: u32,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -59,7 +64,9 @@ impl AppState {
             Artifacts::new(config.store.artifacts_dir.clone()),
             config.allow_origins.clone(),
         );
-        Ok(state.with_max_inflight_runs(config.max_inflight_runs))
+        Ok(state
+            .with_max_inflight_runs(config.max_inflight_runs)
+            .with_max_connections(config.max_connections))
     }
 
     /// State from ready-made parts (what `from_config` does after opening them).
@@ -78,6 +85,7 @@ impl AppState {
             owner: owner.into(),
             metrics: metrics_handle(),
             run_admission: admission(DEFAULT_MAX_INFLIGHT_RUNS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown: Arc::new(watch::channel(false).0),
         }
     }
@@ -86,6 +94,13 @@ impl AppState {
     #[must_use]
     pub fn with_max_inflight_runs(mut self, limit: u32) -> AppState {
         self.run_admission = admission(limit);
+        self
+    }
+
+    /// The same state, served with at most `limit` open connections (at least one).
+    #[must_use]
+    pub fn with_max_connections(mut self, limit: u32) -> AppState {
+        self.max_connections = limit.max(1);
         self
     }
 
