@@ -93,6 +93,14 @@ impl LimitedStream {
     fn active(&mut self) {
         self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
     }
+
+    /// Passes a write's result through, restarting the idle clock if bytes went out.
+    fn wrote(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.active();
+        }
+        written
+    }
 }
 
 impl AsyncRead for LimitedStream {
@@ -128,10 +136,7 @@ impl AsyncWrite for LimitedStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.active();
-        }
-        written
+        this.wrote(written)
     }
 
     fn poll_write_vectored(
@@ -141,10 +146,7 @@ impl AsyncWrite for LimitedStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.active();
-        }
-        written
+        this.wrote(written)
     }
 
     fn is_write_vectored(&self) -> bool {
