@@ -45,7 +45,9 @@ pub struct ApiConfig {
 
     /// Most connections kept open at once; more wait in the kernel's accept backlog until
     /// one closes. Bounds the API's memory against clients that open a connection per
-    /// request. Event streams (`/runs/{id}/events`) hold one each: size it for your watchers.
+    /// request. A connection without traffic for 60 s is closed, so idle keep-alive
+    /// connections cannot hold every slot. Event streams (`/runs/{id}/events`) hold one each
+    /// (their keep-alive comments keep them open): size it for your watchers.
     #[arg(long, env = "API_MAX_CONNECTIONS", default_value_t = crate::state::DEFAULT_MAX_CONNECTIONS,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
