@@ -98,7 +98,11 @@ pub async fn create_run(
 /// the sweeper redrives it, and a client that re-sends gets this run.
 ///
 /// A replay of a `queued` run never rejects it: an earlier request may have been answered
-/// 200 for it, and that promise stands whatever this publish says.
+/// 200 for it, and that promise stands whatever this publish says. One window remains: the
+/// creating request is refused while a concurrent replay's publish succeeds, and the run is
+/// marked `rejected` with its command on the topic. The worker that takes the command moves
+/// it on as usual; only if the broker then also loses that command does the run stay
+/// `rejected` (counted by verify) until the client re-sends it.
 async fn enqueue(
     state: &AppState,
     run: &RunRow,
