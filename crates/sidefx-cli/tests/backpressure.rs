@@ -93,17 +93,7 @@ async fn a_full_broker_pushes_back_and_nothing_is_lost_when_workers_return() {
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || sidefx(&dir, args, Duration::from_secs(120)))
     };
-    let up = cli(&[
-        "up",
-        "--local",
-        "--detached",
-        "--api-port",
-        "0",
-        "--driftq-port",
-        "0",
-    ])
-    .await
-    .unwrap();
+    let up = cli(common::UP_LOCAL_ON_FREE_PORTS).await.unwrap();
     assert!(up.status.success(), "{}", text(&up));
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();

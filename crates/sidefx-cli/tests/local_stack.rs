@@ -99,15 +99,7 @@ fn local_stack_runs_both_demos_and_stops() {
     require_service_binaries();
     let stack = Stack::new();
 
-    let up = stack.sidefx(&[
-        "up",
-        "--local",
-        "--detached",
-        "--api-port",
-        "0",
-        "--driftq-port",
-        "0",
-    ]);
+    let up = stack.sidefx(common::UP_LOCAL_ON_FREE_PORTS);
     assert!(up.status.success(), "{}", text(&up));
     assert!(
         String::from_utf8_lossy(&up.stdout).contains("/docs"),
@@ -117,15 +109,7 @@ fn local_stack_runs_both_demos_and_stops() {
     let pids = stack.pids();
     assert!(pids.iter().all(|pid| !gone(*pid)), "{pids:?}");
 
-    let again = stack.sidefx(&[
-        "up",
-        "--local",
-        "--detached",
-        "--api-port",
-        "0",
-        "--driftq-port",
-        "0",
-    ]);
+    let again = stack.sidefx(common::UP_LOCAL_ON_FREE_PORTS);
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already running"),

@@ -11,6 +11,17 @@ use std::time::{Duration, Instant};
 /// The `sidefx` binary under test.
 pub const SIDEFX: &str = env!("CARGO_BIN_EXE_sidefx");
 
+/// `sidefx up` for a test: local mode, in the background, every port picked by the OS.
+pub const UP_LOCAL_ON_FREE_PORTS: &[&str] = &[
+    "up",
+    "--local",
+    "--detached",
+    "--api-port",
+    "0",
+    "--driftq-port",
+    "0",
+];
+
 /// Fails with the fix when the service binaries were not built.
 pub fn require_service_binaries() {
     for name in ["driftq-local", "sidefx-api", "sidefx-worker"] {
