@@ -43,38 +43,10 @@ async fn expired_message_moves_to_the_next_stream() {
     b.create("rr", 1).await;
     let mut a = b.consume("topic=rr&group=g&owner=A&lease_ms=400");
     // A registers first, so it is first in round-robin order.
-    assert!(
-        common::eventually(WAIT, || async {
-            let t = b
-                .http
-                .get(format!("{}/metrics", b.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            t.contains("driftq_local_open_streams{topic=\"rr\",group=\"g\"} 1")
-        })
-        .await
-    );
+    b.wait_open_streams("rr", "g", 1, WAIT).await;
     let mut bb = b.consume("topic=rr&group=g&owner=B&lease_ms=400");
     // Both streams must be registered before the produce.
-    assert!(
-        common::eventually(WAIT, || async {
-            let t = b
-                .http
-                .get(format!("{}/metrics", b.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            t.contains("driftq_local_open_streams{topic=\"rr\",group=\"g\"} 2")
-        })
-        .await
-    );
+    b.wait_open_streams("rr", "g", 2, WAIT).await;
     b.produce("topic=rr&value=only").await;
     assert_eq!(a.take(1, WAIT).await[0]["attempts"], 1);
     assert_eq!(bb.take(1, WAIT).await[0]["attempts"], 2);

@@ -108,6 +108,22 @@ impl TestBroker {
         self.post(&format!("/v1/produce?{query}")).await
     }
 
+    /// Waits until `/metrics` reports `n` open streams for `topic`/`group`: a stream counts
+    /// for dispatch (round-robin order included) only once the broker registered it.
+    pub async fn wait_open_streams(&self, topic: &str, group: &str, n: usize, within: Duration) {
+        let line = format!("driftq_local_open_streams{{topic=\"{topic}\",group=\"{group}\"}} {n}");
+        let registered = eventually(within, || async {
+            let resp = self.http.get(format!("{}/metrics", self.base)).send().await;
+            let text = match resp {
+                Ok(resp) => resp.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            text.contains(&line)
+        })
+        .await;
+        assert!(registered, "never saw {line}");
+    }
+
     pub fn consume(&self, query: &str) -> Consumer {
         Consumer::open(&self.http, format!("{}/v1/consume?{query}", self.base))
     }
