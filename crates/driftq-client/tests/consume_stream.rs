@@ -53,18 +53,31 @@ async fn produce_consume_ack() {
     assert!(again.is_not_in_flight(), "{again:?}");
 }
 
-#[tokio::test]
-async fn nack_redelivers_with_reason() {
-    let t = TestBroker::start().await;
+/// A one-partition topic `jobs` with one message `v`, delivered to a `workers` stream owned
+/// by `owner`; the stream stays open for as long as the returned consumer lives.
+async fn one_delivered_message(
+    t: &TestBroker,
+    owner: &str,
+) -> (
+    ConsumeRequest,
+    driftq_client::Consumer,
+    driftq_client::Message,
+) {
     t.client.create_topic("jobs", 1).await.expect("create");
     t.client
         .produce(&ProduceRequest::new("jobs", "v"))
         .await
         .expect("produce");
-    let request = ConsumeRequest::new("jobs", "workers", "w1");
+    let request = ConsumeRequest::new("jobs", "workers", owner);
     let mut consumer = t.client.consume(request.clone());
+    let msg = next_message(&mut consumer).await;
+    (request, consumer, msg)
+}
 
-    let first = next_message(&mut consumer).await;
+#[tokio::test]
+async fn nack_redelivers_with_reason() {
+    let t = TestBroker::start().await;
+    let (request, mut consumer, first) = one_delivered_message(&t, "w1").await;
     t.client
         .nack(&request.ack_target(&first), Some("boom"))
         .await
@@ -81,14 +94,7 @@ async fn nack_redelivers_with_reason() {
 #[tokio::test]
 async fn ack_by_another_owner_is_not_owner() {
     let t = TestBroker::start().await;
-    t.client.create_topic("jobs", 1).await.expect("create");
-    t.client
-        .produce(&ProduceRequest::new("jobs", "v"))
-        .await
-        .expect("produce");
-    let request = ConsumeRequest::new("jobs", "workers", "owner-a");
-    let mut consumer = t.client.consume(request.clone());
-    let msg = next_message(&mut consumer).await;
+    let (request, _consumer, msg) = one_delivered_message(&t, "owner-a").await;
 
     let mut stolen = request.ack_target(&msg);
     stolen.owner = "owner-b".to_owned();
