@@ -57,6 +57,7 @@ fn torture(extra: &[&str]) -> Vec<serde_json::Value> {
             assert_eq!(s[zero], 0, "{name}: {zero}\n{}", text(&out));
         }
         assert_eq!(s["verify_clean"], true, "{name}\n{}", text(&out));
+        assert!(s["redrives"].is_u64(), "{name}: redrives counted");
         assert_eq!(s["accepted"], s["submitted"], "{name}");
         assert!(
             s["kills"].as_u64().unwrap_or(0) > 0,

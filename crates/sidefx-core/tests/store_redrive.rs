@@ -111,7 +111,11 @@ async fn one_sweeper_wins_each_stall_and_progress_cancels_it() {
         "a second sweeper with the same view loses"
     );
     let after = store.get_run(&run.run_id).await.unwrap().unwrap();
-    assert_eq!((after.status, after.updated_ms), (RunStatus::Queued, stamp));
+    assert_eq!(
+        (after.status, after.updated_ms, after.redrives),
+        (RunStatus::Queued, stamp, 1),
+        "the winner counts one redrive, the loser none"
+    );
 
     // A worker's progress between the sweep's select and its claim wins over the redrive.
     let again = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
@@ -120,6 +124,8 @@ async fn one_sweeper_wins_each_stall_and_progress_cancels_it() {
         .await
         .unwrap();
     assert_eq!(store.claim_redrive(&again[0]).await.unwrap(), None);
+    let last = store.get_run(&run.run_id).await.unwrap().unwrap();
+    assert_eq!(last.redrives, 1);
 }
 
 #[tokio::test]

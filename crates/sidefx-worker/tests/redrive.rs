@@ -77,21 +77,27 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
         .wait_status(&queued.run_id, RunStatus::Completed, DEADLINE)
         .await;
     assert_eq!(done.attempts, 1, "attempt 0 was redriven");
+    // At least once; a slow machine may redrive again before the first one is picked up.
+    assert!(done.redrives >= 1, "{done:?}");
     stack.assert_effect_once(&queued.run_id).await;
     let done = stack
         .wait_status(&retrying.run_id, RunStatus::Completed, DEADLINE)
         .await;
     assert_eq!(done.attempts, 2, "attempt 1 was redriven, not attempt 0");
+    assert!(done.redrives >= 1, "{done:?}");
     stack.assert_effect_once(&retrying.run_id).await;
 
     // The refused run was as old as the others, so a sweep that selected it would have
     // redriven it by now.
     let refused = stack.store.get_run(&refused.run_id).await.expect("get_run");
-    assert_eq!(refused.map(|r| r.status), Some(RunStatus::Rejected));
+    assert_eq!(
+        refused.map(|r| (r.status, r.redrives)),
+        Some((RunStatus::Rejected, 0))
+    );
     assert_eq!(stack.ticket_count().await, 2);
     let logs = std::fs::read_to_string(stack.log_path(1)).expect("worker log");
     let redrives: Vec<&str> = logs.lines().filter(|l| l.contains("redriven")).collect();
-    assert_eq!(redrives.len(), 2, "one redrive per lost run:\n{logs}");
+    assert!(redrives.len() >= 2, "a redrive per lost run:\n{logs}");
     let retried = redrives
         .iter()
         .find(|l| l.contains(retrying.run_id.as_str()))

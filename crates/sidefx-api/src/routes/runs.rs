@@ -149,6 +149,9 @@ pub struct RunView {
     pub status: RunStatus,
     /// The highest attempt number a worker reported.
     pub attempts: u32,
+    /// How often a worker published the run's command again because the run stalled (its
+    /// command was lost by the broker, or was slow to arrive).
+    pub redrives: u32,
     /// The run's event topic.
     pub events_topic: String,
     /// The `Idempotency-Key` the run was created with, if any.
@@ -200,6 +203,7 @@ impl RunView {
             run_id: run.run_id,
             status: run.status,
             attempts: run.attempts,
+            redrives: run.redrives,
             idempotency_key: run.idempotency_key,
             created_ms: run.created_ms,
             updated_ms: run.updated_ms,

@@ -86,6 +86,10 @@ pub struct RunState {
     pub status: String,
     /// Last status change (ms since the epoch).
     pub updated_ms: i64,
+    /// Times a worker republished the run's command because it stalled (absent from APIs
+    /// older than the redrive sweeper).
+    #[serde(default)]
+    pub redrives: u32,
     /// The run's side-effect rows (exactly one for a completed run).
     pub effects: Vec<serde_json::Value>,
 }

@@ -38,6 +38,9 @@ pub struct ScenarioResult {
     pub p99_ms: Option<u64>,
     /// Processes killed: worker crashes and SIGKILLs, plus DriftQ/API kills.
     pub kills: u32,
+    /// Redrives of the accepted runs (`redrives` of `GET /runs/{id}`): commands a worker
+    /// published again because their run stalled, lost by DriftQ or merely slow.
+    pub redrives: u64,
     /// `/debug/verify` (no grace periods) found no violation.
     pub verify_clean: bool,
     /// Violations, refusals and stuck runs, a few of each, for the reader.
@@ -122,6 +125,7 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
         p50_ms: ms(percentile(&tally.latencies, 50.0)),
         p99_ms: ms(percentile(&tally.latencies, 99.0)),
         kills: inputs.kills,
+        redrives: tally.redrives,
         verify_clean,
         problems,
         elapsed_ms: ms(Some(inputs.elapsed)).unwrap_or(0),
@@ -144,6 +148,7 @@ struct Tally {
     duplicates: u64,
     lost: usize,
     wrong_end: usize,
+    redrives: u64,
     latencies: Vec<Duration>,
 }
 
@@ -168,6 +173,7 @@ impl Tally {
                 ),
             );
         }
+        self.redrives += state.map_or(0, |st| u64::from(st.redrives));
         let Some(state) = state.filter(|st| st.is_final()) else {
             self.lost += 1;
             let status = state.map_or("unreadable", |st| st.status.as_str());

@@ -17,7 +17,7 @@ pub struct TortureReport {
     pub dir: Option<String>,
 }
 
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "scenario",
     "workers",
     "accepted",
@@ -28,12 +28,13 @@ const HEADER: [&str; 11] = [
     "p50",
     "p99",
     "kills",
+    "redrives",
     "verify",
 ];
 
 /// Prints the table with aligned columns.
 pub fn print_table(report: &TortureReport, style: Style) {
-    let rows: Vec<[String; 11]> = report.scenarios.iter().map(row).collect();
+    let rows: Vec<[String; 12]> = report.scenarios.iter().map(row).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -88,7 +89,7 @@ pub fn print_table(report: &TortureReport, style: Style) {
     }
 }
 
-fn row(r: &ScenarioResult) -> [String; 11] {
+fn row(r: &ScenarioResult) -> [String; 12] {
     let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
     let verify = if r.verify_clean {
         "clean".to_owned()
@@ -110,6 +111,7 @@ fn row(r: &ScenarioResult) -> [String; 11] {
         ms(r.p50_ms),
         ms(r.p99_ms),
         r.kills.to_string(),
+        r.redrives.to_string(),
         verify,
     ]
 }

@@ -16,7 +16,7 @@ use crate::messages::now_ms;
 /// was promised for them.
 const STALLED_RUNS: &str = "
 SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
-       request_fingerprint, created_ms, updated_ms
+       request_fingerprint, created_ms, updated_ms, redrives
   FROM runs
  WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1
    AND NOT EXISTS (SELECT 1 FROM retry_outbox o WHERE o.run_id = runs.run_id)
@@ -27,7 +27,7 @@ SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
 /// `updated_ms` forward. Any progress of the run (a worker's status update) or another
 /// sweeper's redrive changes the row first and makes this a no-op.
 const CLAIM_REDRIVE: &str = "
-UPDATE runs SET updated_ms = ?5
+UPDATE runs SET updated_ms = ?5, redrives = redrives + 1
  WHERE run_id = ?1 AND updated_ms = ?2 AND status = ?3 AND attempts = ?4
    AND status IN ('queued', 'running', 'retrying')";
 

@@ -109,13 +109,15 @@ pub struct RunRow {
     pub created_ms: i64,
     /// Last change (ms since the epoch).
     pub updated_ms: i64,
+    /// How often the redrive sweeper published the run's command again because it stalled.
+    pub redrives: u32,
 }
 
 macro_rules! select_runs {
     ($tail:literal) => {
         concat!(
             "SELECT run_id, business_key, status, attempts, request_json, idempotency_key, ",
-            "request_fingerprint, created_ms, updated_ms FROM runs ",
+            "request_fingerprint, created_ms, updated_ms, redrives FROM runs ",
             $tail
         )
     };
@@ -235,5 +237,6 @@ pub(super) fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         request_fingerprint: r.get(6)?,
         created_ms: r.get(7)?,
         updated_ms: r.get(8)?,
+        redrives: r.get(9)?,
     })
 }

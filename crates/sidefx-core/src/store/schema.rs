@@ -81,7 +81,8 @@ CREATE INDEX IF NOT EXISTS idx_dead_letters_archived_ms ON dead_letters(archived
 
 /// Version 2: the redrive sweeper looks for unfinished runs by age every few seconds, and for
 /// each one asks whether a retry waits in the outbox. The partial index only holds unfinished
-/// runs, so the sweep costs the same after a million completed ones.
+/// runs, so the sweep costs the same after a million completed ones. (The `runs.redrives`
+/// counter is added next to it, see [`migrate`].)
 const REDRIVE_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_runs_unfinished_updated_ms ON runs(updated_ms)
   WHERE status IN ('queued', 'running', 'retrying');
@@ -137,6 +138,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         apply_v1(&tx)?;
     }
     if found < 2 {
+        add_column_if_missing(&tx, "runs", "redrives", "INTEGER NOT NULL DEFAULT 0")?;
         tx.execute_batch(REDRIVE_INDEXES)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
