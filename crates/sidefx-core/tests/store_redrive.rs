@@ -176,3 +176,25 @@ fn the_command_of_an_attempt_is_the_first_command_with_that_attempt() {
     );
     assert_eq!(first.next_attempt(7).next_attempt(7), third);
 }
+
+#[tokio::test]
+async fn a_version_2_database_gains_the_redrive_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite");
+    let store = Store::open(&path).await.unwrap();
+    let run = create(&store, "old").await;
+    drop(store);
+    // What a version 2 database looks like: no `redrives` column yet.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE runs DROP COLUMN redrives; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).await.unwrap();
+    let row = store.get_run(&run.run_id).await.unwrap().unwrap();
+    assert_eq!(row.redrives, 0);
+    let seen = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
+    assert!(store.claim_redrive(&seen[0]).await.unwrap().is_some());
+    let row = store.get_run(&run.run_id).await.unwrap().unwrap();
+    assert_eq!(row.redrives, 1);
+}

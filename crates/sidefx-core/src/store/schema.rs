@@ -3,7 +3,7 @@
 //! The version lives in `PRAGMA user_version`. Version 1 keeps the original starter's
 //! `side_effects` table byte for byte and adds the claim columns with `ALTER TABLE`, so a
 //! database written by the original is migrated in place, not copied. Version 2 adds the
-//! indexes the redrive sweeper's query needs.
+//! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -81,8 +81,7 @@ CREATE INDEX IF NOT EXISTS idx_dead_letters_archived_ms ON dead_letters(archived
 
 /// Version 2: the redrive sweeper looks for unfinished runs by age every few seconds, and for
 /// each one asks whether a retry waits in the outbox. The partial index only holds unfinished
-/// runs, so the sweep costs the same after a million completed ones. (The `runs.redrives`
-/// counter is added next to it, see [`migrate`].)
+/// runs, so the sweep costs the same after a million completed ones.
 const REDRIVE_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_runs_unfinished_updated_ms ON runs(updated_ms)
   WHERE status IN ('queued', 'running', 'retrying');
@@ -138,8 +137,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         apply_v1(&tx)?;
     }
     if found < 2 {
-        add_column_if_missing(&tx, "runs", "redrives", "INTEGER NOT NULL DEFAULT 0")?;
         tx.execute_batch(REDRIVE_INDEXES)?;
+    }
+    if found < 3 {
+        // Version 3: how often each run was redriven (`GET /runs/{id}` shows it).
+        add_column_if_missing(&tx, "runs", "redrives", "INTEGER NOT NULL DEFAULT 0")?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
