@@ -39,8 +39,9 @@ impl BenchStack {
             workers,
             restart: RestartPolicy::Workers,
         };
-        let state = plan.record(&dir, style)?;
-        local::start_detached(&dir, &state, &[], START_TIMEOUT).await?;
+        let state = plan
+            .record_and_start(&dir, &[], START_TIMEOUT, style)
+            .await?;
         Ok(Self {
             dir,
             state,

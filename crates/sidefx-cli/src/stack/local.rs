@@ -31,16 +31,19 @@ pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
         workers: args.workers,
         restart: RestartPolicy::Workers,
     };
-    let state = plan.record(dir, style)?;
     let timeout = Duration::from_secs(args.timeout);
     if args.detached {
-        if let Err(e) = start_detached(dir, &state, &[], timeout).await {
-            super::report::print_log_tails(dir, style);
-            return Err(e);
-        }
+        let state = match plan.record_and_start(dir, &[], timeout, style).await {
+            Ok(state) => state,
+            Err(e) => {
+                super::report::print_log_tails(dir, style);
+                return Err(e);
+            }
+        };
         super::report::print_ready(dir, &state, style);
         Ok(())
     } else {
+        let state = plan.record(dir, style)?;
         up_foreground(dir, &state, timeout, style).await
     }
 }

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use anyhow::{Context, Result, bail};
 
 use super::state::{LocalProcesses, RestartPolicy, StackState};
-use super::{DataDir, Mode};
+use super::{DataDir, Mode, Service};
 use crate::ui::Style;
 
 /// The shape of a local stack.
@@ -23,7 +23,43 @@ pub struct LocalPlan {
     pub restart: RestartPolicy,
 }
 
+/// Starts of a stack on picked ports: a port picked free can be taken before the service
+/// binds it (see [`LocalPlan::record_and_start`]).
+const PORT_RACE_ATTEMPTS: u32 = 3;
+
 impl LocalPlan {
+    /// Records the plan and starts it detached (see [`super::local::start_detached`]). A
+    /// port picked with 0 is only known free at the moment it is checked; if another process
+    /// takes it before the service binds it (parallel tests, busy hosts), the start fails
+    /// with "Address already in use" in the service's log, and a new pick is tried, up to
+    /// three starts in all. Ports given explicitly are never changed.
+    pub async fn record_and_start(
+        &self,
+        dir: &DataDir,
+        env: &[(&str, String)],
+        timeout: std::time::Duration,
+        style: Style,
+    ) -> Result<StackState> {
+        let picks_ports = self.api_port == 0 || self.driftq_port == 0;
+        let mut attempt = 1;
+        loop {
+            let state = self.record(dir, style)?;
+            match super::local::start_detached(dir, &state, env, timeout).await {
+                Ok(()) => return Ok(state),
+                Err(e) if picks_ports && attempt < PORT_RACE_ATTEMPTS && lost_a_port(dir) => {
+                    eprintln!(
+                        "{}",
+                        style.dim(&format!(
+                            "a picked port was taken meanwhile ({e:#}); trying new ports"
+                        ))
+                    );
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Checks the data dir and the ports, finds the binaries, and records the stack in the
     /// state file (nothing runs yet). Port 0 is resolved to a free port here, so the state
     /// file holds the real URLs before any service starts.
@@ -97,6 +133,14 @@ fn refuse_if_running(dir: &DataDir, style: Style) -> Result<()> {
     StackState::remove(dir)
 }
 
+/// True when a service's log says its listen address was taken.
+fn lost_a_port(dir: &DataDir) -> bool {
+    [Service::Driftq, Service::Api].into_iter().any(|service| {
+        std::fs::read_to_string(dir.log_file(service))
+            .is_ok_and(|log| log.contains("Address already in use"))
+    })
+}
+
 /// `port`, checked free on 127.0.0.1; 0 picks a free one.
 fn free_port(port: u16, flag: &str) -> Result<u16> {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
@@ -112,6 +156,21 @@ fn free_port(port: u16, flag: &str) -> Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_taken_listen_address_in_a_service_log_is_a_lost_port_race() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(temp.path()).unwrap();
+        assert!(!lost_a_port(&dir), "no logs yet");
+        std::fs::write(dir.log_file(Service::Api), "error: starting the API\n").unwrap();
+        assert!(!lost_a_port(&dir), "another failure");
+        std::fs::write(
+            dir.log_file(Service::Driftq),
+            "error: binding 127.0.0.1:4242: Address already in use (os error 98)\n",
+        )
+        .unwrap();
+        assert!(lost_a_port(&dir));
+    }
 
     #[test]
     fn a_taken_port_is_refused_with_the_flag_to_change_it() {

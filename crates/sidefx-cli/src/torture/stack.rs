@@ -45,7 +45,6 @@ impl TortureStack {
             workers,
             restart: RestartPolicy::Every,
         };
-        let state = plan.record(&dir, Style::detect())?;
         let env = [
             ("WORKER_LEASE_MS", tuning.lease_ms.to_string()),
             ("WORKER_RETRY_BASE_MS", tuning.retry_base_ms.to_string()),
@@ -59,7 +58,9 @@ impl TortureStack {
                 (tuning.retry_base_ms * 8).to_string(),
             ),
         ];
-        local::start_detached(&dir, &state, &env, START_TIMEOUT).await?;
+        let state = plan
+            .record_and_start(&dir, &env, START_TIMEOUT, Style::detect())
+            .await?;
         Ok(Self {
             dir,
             state,
