@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{SIDEFX, StacksDir, require_service_binaries, text};
 
@@ -13,26 +13,9 @@ use common::{SIDEFX, StacksDir, require_service_binaries, text};
 /// lives there and the guard's `sidefx down` (by the recorded PIDs) stops it even if
 /// `sidefx` itself had to be killed. Kills `sidefx` by its PID at `timeout`.
 fn sidefx_in(stacks: &StacksDir, args: &[&str], timeout: Duration) -> Output {
-    let mut child = Command::new(SIDEFX)
-        .args(args)
-        .env("TMPDIR", stacks.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sidefx");
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().expect("wait for sidefx").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("collect killed sidefx");
-            panic!("sidefx {args:?} outlived {timeout:?}\n{}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The report is small; the pipes cannot have filled before the exit.
-    child.wait_with_output().expect("collect sidefx")
+    let mut command = Command::new(SIDEFX);
+    command.env("TMPDIR", stacks.path());
+    common::run(command, args, timeout)
 }
 
 #[test]

@@ -6,15 +6,18 @@
 mod common;
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
-const SIDEFX: &str = env!("CARGO_BIN_EXE_sidefx");
+use common::{require_service_binaries, text};
+
+/// Longest any single `sidefx` command of these tests may take (a stack start waits up to a
+/// minute for its services); it is killed by its PID after that.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A data dir for one stack; `down` runs when it is dropped.
 struct Stack {
@@ -29,14 +32,7 @@ impl Stack {
     }
 
     fn sidefx(&self, args: &[&str]) -> Output {
-        Command::new(SIDEFX)
-            .arg("--data-dir")
-            .arg(self.dir.path())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run sidefx")
+        common::sidefx(self.dir.path(), args, COMMAND_TIMEOUT)
     }
 
     fn state(&self) -> Option<serde_json::Value> {
@@ -59,26 +55,6 @@ impl Drop for Stack {
         if self.state().is_some() {
             let _ = self.sidefx(&["down"]);
         }
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn require_service_binaries() {
-    for name in ["driftq-local", "sidefx-api", "sidefx-worker"] {
-        let path: PathBuf = Path::new(SIDEFX).with_file_name(name);
-        assert!(
-            path.is_file(),
-            "{} is missing: run `cargo build --workspace --bins` before these tests (`make test` does)",
-            path.display()
-        );
     }
 }
 

@@ -36,9 +36,15 @@ pub fn require_service_binaries() {
 
 /// Runs `sidefx --data-dir <dir> <args>`, killing it (by its PID) if it outlives `timeout`.
 pub fn sidefx(dir: &Path, args: &[&str], timeout: Duration) -> Output {
-    let mut child = Command::new(SIDEFX)
-        .arg("--data-dir")
-        .arg(dir)
+    let mut command = Command::new(SIDEFX);
+    command.arg("--data-dir").arg(dir);
+    run(command, args, timeout)
+}
+
+/// Runs `command` (a `sidefx` command line, before its `args`) without colours, collecting
+/// its output; kills it (by its PID) if it outlives `timeout`.
+pub fn run(mut command: Command, args: &[&str], timeout: Duration) -> Output {
+    let mut child = command
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
