@@ -19,7 +19,6 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use driftq_local::Broker;
-use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
@@ -90,15 +89,7 @@ impl Harness {
             if streaming {
                 return (status, Bytes::new());
             }
-            (
-                status,
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes(),
-            )
+            (status, common::body_bytes(response).await)
         }))
     }
 

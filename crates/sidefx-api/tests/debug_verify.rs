@@ -6,7 +6,6 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use sidefx_api::{AppState, app};
 use tempfile::TempDir;
@@ -20,12 +19,7 @@ async fn get(dir: &TempDir, uri: &str) -> (StatusCode, Value) {
     let request = Request::get(uri).body(Body::empty()).expect("request");
     let response = app(state).oneshot(request).await.expect("infallible");
     let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let bytes = common::body_bytes(response).await;
     (status, serde_json::from_slice(&bytes).expect("JSON body"))
 }
 

@@ -7,7 +7,6 @@ mod common;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sidefx_api::{AppState, app};
 use tempfile::TempDir;
@@ -25,10 +24,10 @@ async fn router() -> (Router, TempDir) {
 async fn send(request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
     let (router, _dir) = router().await;
     let response = router.oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.expect("body").to_bytes();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = common::body_bytes(response).await;
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (parts.status, parts.headers, json)
+    (status, headers, json)
 }
 
 fn post_runs(body: impl Into<Body>) -> Request<Body> {
@@ -287,12 +286,7 @@ async fn swagger_ui_is_served_offline() {
     let (router, _dir) = router().await;
     let response = router.oneshot(get("/docs/")).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK);
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let bytes = common::body_bytes(response).await;
     assert!(
         String::from_utf8_lossy(&bytes).contains("swagger"),
         "not the Swagger UI page"

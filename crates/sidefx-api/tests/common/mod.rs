@@ -314,3 +314,14 @@ where
     })
     .await
 }
+
+/// The whole body of an in-process (`oneshot`) response.
+pub async fn body_bytes(response: axum::response::Response) -> axum::body::Bytes {
+    use http_body_util::BodyExt;
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+}
