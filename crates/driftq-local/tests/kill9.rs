@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::json;
@@ -16,31 +14,10 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// Starts the binary on port 0 and reads the bound address from its log.
 fn start_binary(wal: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_driftq-local"))
-        .args(["--addr", "127.0.0.1:0", "--wal"])
-        .arg(wal)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening addr=").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(WAIT)
-        .expect("listening line within the deadline");
-    (child, format!("http://{addr}"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_driftq-local"));
+    command.args(["--addr", "127.0.0.1:0", "--wal"]).arg(wal);
+    let (child, base, _log) = common::spawn_listening(&mut command, WAIT);
+    (child, base)
 }
 
 async fn post(http: &reqwest::Client, url: String) -> u16 {

@@ -4,6 +4,8 @@
 //! no panic; an unusable WAL path or a corrupt middle line stop start-up with
 //! exit status 1 and a message naming the problem.
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -70,9 +72,9 @@ fn a_corrupt_middle_line_exits_with_status_1() {
 
 #[cfg(target_os = "linux")]
 mod write_failure {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
+    use std::process::Command;
+
+    use super::{WAIT, common};
 
     #[tokio::test]
     async fn a_failed_append_is_a_sticky_400_without_a_panic() {
@@ -81,28 +83,11 @@ mod write_failure {
         // `ulimit -f 4`: the WAL may grow to 2 KiB; an ignored SIGXFSZ survives
         // exec, so the oversized write fails with EFBIG instead of killing us.
         let script = r#"trap '' XFSZ; ulimit -f 4; exec "$0" --addr 127.0.0.1:0 --wal "$1""#;
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        command
             .args(["-c", script, env!("CARGO_BIN_EXE_driftq-local")])
-            .arg(&wal)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sh starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let addr = rx
-            .iter()
-            .find_map(|l| l.split("listening addr=").nth(1).map(str::to_owned))
-            .expect("listening line");
-        let base = format!(
-            "http://{}",
-            addr.split_whitespace().next().unwrap_or_default()
-        );
+            .arg(&wal);
+        let (mut child, base, rx) = common::spawn_listening(&mut command, WAIT);
         let http = reqwest::Client::new();
         let post = |q: String| {
             let http = http.clone();

@@ -215,3 +215,43 @@ where
     }
     false
 }
+
+/// Spawns `command` (the `driftq-local` binary with `--addr 127.0.0.1:0`) with its stderr
+/// piped, waits up to `within` for its "listening" log line, and returns the process, its
+/// base URL and the log lines that follow (the channel ends when the process exits; a
+/// thread keeps reading so the pipe never fills).
+pub fn spawn_listening(
+    command: &mut std::process::Command,
+    within: Duration,
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("driftq-local starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("driftq-local logged no listening line within {within:?}");
+        };
+        if let Some(rest) = line.split("listening addr=").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap_or_default();
+            return (child, format!("http://{addr}"), rx);
+        }
+    }
+}
