@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{charge, eventually, start_with};
 use sidefx_provider::wire::error_code;
-use sidefx_provider::{ChargeReply, ClientError, FaultRates, Rate};
+use sidefx_provider::{ChargeReply, ClientError, FaultRates, ProviderClient, Rate};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -247,4 +247,44 @@ async fn the_same_seed_makes_the_same_fault_decisions() {
         a,
         "another seed, other decisions"
     );
+}
+
+#[tokio::test]
+async fn a_client_timeout_is_unknown_and_retrying_the_key_charges_once() {
+    let slow = FaultRates {
+        slow: Rate::ALWAYS,
+        slow_for: Duration::from_secs(1),
+        ..FaultRates::default()
+    };
+    let provider = start_with(slow, 1).await;
+    let impatient = ProviderClient::new(&provider.base_url, Duration::from_millis(100)).unwrap();
+    let request = charge("order-1", 100);
+    let err = impatient
+        .create_charge("key-1", &request)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Unknown(_)), "{err:?}");
+
+    // Whether or not the held request still commits, retrying the key ends with one charge:
+    // 409 while it is held, then its replay (or a real execution if it died unanswered).
+    provider.faults.set_rates(FaultRates::default());
+    let charge = eventually(WAIT, "the retry to be answered with a charge", || async {
+        match provider
+            .client
+            .create_charge("key-1", &request)
+            .await
+            .unwrap()
+        {
+            ChargeReply::Charged { charge, .. } => Some(charge),
+            retry => {
+                assert_eq!(rejected(&retry).0, 409, "{retry:?}");
+                None
+            }
+        }
+    })
+    .await;
+    let ledger = provider.client.ledger().await.unwrap();
+    assert_eq!(ledger.total_charges, 1);
+    assert_eq!(ledger.charges[0].id, charge.id);
+    provider.stop().await;
 }
