@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sidefx_core::{BusinessKey, Claim, EffectId, MarkDone, NewClaim, NewRun, RunId, StepId, Store};
+use sidefx_core::{
+    BusinessKey, Claim, EffectId, MarkDone, NewClaim, NewRun, Receipt, RunId, StepId, Store,
+};
 use tokio::runtime::Runtime;
 
 const OWNER: &str = "bench-worker";
@@ -53,7 +55,9 @@ async fn claim_and_mark_done(store: &Store) {
     let claim = new_claim(&unique("r"));
     let effect_id = claim.effect_id.clone();
     assert_eq!(store.claim(claim).await.expect("claim"), Claim::Acquired);
-    let done = store.mark_done(&effect_id, OWNER, "ticket.json").await;
+    let done = store
+        .mark_done(&effect_id, OWNER, &Receipt::ticket("ticket.json"))
+        .await;
     assert_eq!(done.expect("mark done"), MarkDone::Done);
 }
 
@@ -72,7 +76,7 @@ fn store_benches(c: &mut Criterion) {
     rt.block_on(async {
         store.claim(done.clone()).await.expect("claim");
         store
-            .mark_done(&done.effect_id, OWNER, "t")
+            .mark_done(&done.effect_id, OWNER, &Receipt::ticket("t"))
             .await
             .expect("done");
     });

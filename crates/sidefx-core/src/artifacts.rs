@@ -15,10 +15,12 @@ use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::messages::RunCommand;
 
 mod dir_sync;
+mod ledger;
 #[cfg(test)]
 mod tests;
 
 use dir_sync::DirSync;
+pub use ledger::LedgerEntry;
 
 /// Something went wrong reading or writing ticket files.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,9 @@ pub struct Ticket {
     pub effect_id: EffectId,
     /// Free text.
     pub note: String,
+    /// Provider mode: the charge this ticket is the file proof of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_id: Option<String>,
 }
 
 impl Ticket {
@@ -72,6 +77,16 @@ impl Ticket {
             amount: cmd.amount,
             effect_id: cmd.effect_id(),
             note: "fake external side effect (ticket/webhook/charge)".to_owned(),
+            charge_id: None,
+        }
+    }
+
+    /// The ticket that records a provider's charge.
+    pub fn for_charge(cmd: &RunCommand, now_ms: i64, charge_id: &str) -> Self {
+        Self {
+            note: "file proof of a charge at the payments provider".to_owned(),
+            charge_id: Some(charge_id.to_owned()),
+            ..Self::for_command(cmd, now_ms)
         }
     }
 }
@@ -141,6 +156,46 @@ impl Artifacts {
         let dir_sync = Arc::clone(&self.dir_sync);
         let write = move || write_create_only(&dir, &path, &json, &dir_sync);
         tokio::task::spawn_blocking(write).await?
+    }
+
+    /// Replaces the ticket (temp file, fsync, rename): what a naive integration without a
+    /// create-only check does. Only the mutation check (a worker broken on purpose, debug
+    /// builds) calls it; it is here so that all file writes stay in this module.
+    #[cfg(debug_assertions)]
+    pub async fn overwrite_ticket(&self, t: &Ticket) -> Result<PathBuf, ArtifactError> {
+        let mut json = serde_json::to_vec_pretty(t)?;
+        json.push(b'\n');
+        let (dir, path) = (self.tickets_dir(), self.ticket_path(&t.business_key));
+        tokio::task::spawn_blocking(move || {
+            let temp = dir.join(format!(".tmp-{}.json", uuid::Uuid::new_v4().simple()));
+            write_synced(&temp, &json).map_err(io_err("writing", &temp))?;
+            fs::rename(&temp, &path).map_err(io_err("renaming", &path))?;
+            Ok(path)
+        })
+        .await?
+    }
+
+    /// Records one execution in the ticket effect's ledger (`<dir>/ledger.jsonl`).
+    pub async fn append_ledger(&self, entry: LedgerEntry) -> Result<(), ArtifactError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || ledger::append(&dir, &entry)).await?
+    }
+
+    /// Every execution the ticket effect's ledger recorded, oldest first.
+    pub async fn read_ledger(&self) -> Result<Vec<LedgerEntry>, ArtifactError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || ledger::read(&dir)).await?
+    }
+
+    /// Fsyncs the tickets directory (a missing one needs none), so every ticket a reader can
+    /// see survives a power loss: what healing from a ticket must do first.
+    pub async fn sync_tickets_dir(&self) -> Result<(), ArtifactError> {
+        let (dir, dir_sync) = (self.tickets_dir(), Arc::clone(&self.dir_sync));
+        tokio::task::spawn_blocking(move || match dir_sync.sync(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            synced => synced.map_err(io_err("syncing", &dir)),
+        })
+        .await?
     }
 
     /// Whether the ticket for `key` exists (the proof that its effect happened).

@@ -10,18 +10,20 @@ pub mod ids;
 pub mod messages;
 pub mod metrics;
 pub mod publisher;
+pub mod receipt;
 pub mod store;
 pub mod telemetry;
 pub mod topics;
 pub mod verify;
 
-pub use artifacts::{ArtifactError, Artifacts, Ticket, TicketFile, TicketWrite};
+pub use artifacts::{ArtifactError, Artifacts, LedgerEntry, Ticket, TicketFile, TicketWrite};
 pub use config::{DriftqArgs, LogFormat, StoreArgs, TelemetryArgs};
 pub use ids::{BusinessKey, EffectId, IdError, RunId, StepId};
 pub use messages::{
     Command, DlqKind, DlqRecord, Event, FailMode, RunCommand, RunRequest, SkipReason, now_ms,
 };
 pub use publisher::{PublishError, Publisher};
+pub use receipt::Receipt;
 pub use store::{
     Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun, RunRow,
     RunStatus, ScheduledRetry, Store, StoreError,
@@ -32,8 +34,3 @@ pub use topics::{
     partitions_for,
 };
 pub use verify::{VerifyError, VerifyOptions, VerifyReport, verify};
-
-/// The integration guide's code compiles as a doctest, so the guide cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/INTEGRATE_IN_YOUR_APP.md")]
-pub struct IntegrateGuide;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sidefx_core::{
-    BusinessKey, Claim, EffectId, EffectStatus, MarkDone, NewClaim, RunId, StepId, Store,
+    BusinessKey, Claim, EffectId, EffectStatus, MarkDone, NewClaim, Receipt, RunId, StepId, Store,
 };
 
 const LIVE: Duration = Duration::from_secs(60);
@@ -70,7 +70,11 @@ async fn claim_reports_the_existing_row() {
     assert!(!row.lease_expired(row.created_ms));
 
     store
-        .mark_done(&c.effect_id, "w1", "/t/ticket_order-1.json")
+        .mark_done(
+            &c.effect_id,
+            "w1",
+            &Receipt::ticket("/t/ticket_order-1.json"),
+        )
         .await
         .unwrap();
     let Claim::AlreadyDone(row) = store.claim(claim_for("r1", "w3", LIVE)).await.unwrap() else {
@@ -134,7 +138,10 @@ async fn take_over_never_reopens_a_done_effect() {
     let store = open(&dir).await;
     let c = claim_for("r1", "w1", Duration::ZERO);
     store.claim(c.clone()).await.unwrap();
-    store.mark_done(&c.effect_id, "w1", "p").await.unwrap();
+    store
+        .mark_done(&c.effect_id, "w1", &Receipt::ticket("p"))
+        .await
+        .unwrap();
     assert!(
         !store
             .take_over(&c.effect_id, "w1", "w2", LIVE)
@@ -158,19 +165,31 @@ async fn mark_done_is_fenced_on_the_owner() {
 
     // The slow original owner comes back after the takeover: refused.
     assert_eq!(
-        store.mark_done(&c.effect_id, "w1", "p1").await.unwrap(),
+        store
+            .mark_done(&c.effect_id, "w1", &Receipt::ticket("p1"))
+            .await
+            .unwrap(),
         MarkDone::LostClaim
     );
     assert_eq!(
-        store.mark_done(&c.effect_id, "w2", "p2").await.unwrap(),
+        store
+            .mark_done(&c.effect_id, "w2", &Receipt::ticket("p2"))
+            .await
+            .unwrap(),
         MarkDone::Done
     );
     assert_eq!(
-        store.mark_done(&c.effect_id, "w2", "p2").await.unwrap(),
+        store
+            .mark_done(&c.effect_id, "w2", &Receipt::ticket("p2"))
+            .await
+            .unwrap(),
         MarkDone::AlreadyDone
     );
     assert_eq!(
-        store.mark_done(&c.effect_id, "w1", "p1").await.unwrap(),
+        store
+            .mark_done(&c.effect_id, "w1", &Receipt::ticket("p1"))
+            .await
+            .unwrap(),
         MarkDone::AlreadyDone
     );
 
@@ -182,7 +201,10 @@ async fn mark_done_is_fenced_on_the_owner() {
 
     let unknown = claim_for("nobody", "w1", LIVE).effect_id;
     assert_eq!(
-        store.mark_done(&unknown, "w1", "p").await.unwrap(),
+        store
+            .mark_done(&unknown, "w1", &Receipt::ticket("p"))
+            .await
+            .unwrap(),
         MarkDone::LostClaim
     );
 }
@@ -193,8 +215,18 @@ async fn heal_finishes_only_in_progress_claims() {
     let store = open(&dir).await;
     let c = claim_for("r1", "w1", LIVE);
     store.claim(c.clone()).await.unwrap();
-    assert!(store.heal(&c.effect_id, "ticket").await.unwrap());
-    assert!(!store.heal(&c.effect_id, "other").await.unwrap());
+    assert!(
+        store
+            .heal(&c.effect_id, &Receipt::ticket("ticket"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heal(&c.effect_id, &Receipt::ticket("other"))
+            .await
+            .unwrap()
+    );
     let row = store.get_effect(&c.effect_id).await.unwrap().unwrap();
     assert_eq!(
         (row.status, row.artifact_path.as_deref()),
@@ -202,7 +234,10 @@ async fn heal_finishes_only_in_progress_claims() {
     );
     assert!(
         !store
-            .heal(&claim_for("absent", "w", LIVE).effect_id, "t")
+            .heal(
+                &claim_for("absent", "w", LIVE).effect_id,
+                &Receipt::ticket("t")
+            )
             .await
             .unwrap()
     );
@@ -216,7 +251,10 @@ async fn effects_are_listed_by_run_and_by_recency() {
         store.claim(claim_for(run, "w", LIVE)).await.unwrap();
     }
     let a = claim_for("a", "w", LIVE).effect_id;
-    store.mark_done(&a, "w", "p").await.unwrap();
+    store
+        .mark_done(&a, "w", &Receipt::ticket("p"))
+        .await
+        .unwrap();
 
     let recent = store.list_effects(2).await.unwrap();
     assert_eq!(recent.len(), 2);

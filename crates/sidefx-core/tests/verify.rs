@@ -9,8 +9,8 @@ mod fixture;
 
 use sidefx_core::verify::{ViolationKind, WarningKind};
 use sidefx_core::{
-    DlqRecord, EffectId, MarkDone, RunCommand, RunStatus, Ticket, TicketWrite, VerifyOptions,
-    now_ms,
+    DlqRecord, EffectId, MarkDone, Receipt, RunCommand, RunStatus, Ticket, TicketWrite,
+    VerifyOptions, now_ms,
 };
 
 use fixture::{Fixture, LEASE, command, only_violation, strict};
@@ -117,7 +117,10 @@ async fn a_done_row_with_a_mismatching_ticket_is_reported() {
             ..cmd.clone()
         })
         .await;
-    let done = f.store.mark_done(&cmd.effect_id(), "worker-1", &path).await;
+    let done = f
+        .store
+        .mark_done(&cmd.effect_id(), "worker-1", &Receipt::ticket(path.clone()))
+        .await;
     assert_eq!(done.unwrap(), MarkDone::Done);
     f.set_status(&cmd, RunStatus::Completed).await;
 
@@ -174,7 +177,11 @@ async fn two_effects_for_one_step_of_one_run_are_reported() {
     f.claim(&second, LEASE).await;
     let path = f.ticket(&second).await;
     f.store
-        .mark_done(&second.effect_id(), "worker-1", &path)
+        .mark_done(
+            &second.effect_id(),
+            "worker-1",
+            &Receipt::ticket(path.clone()),
+        )
         .await
         .unwrap();
 
@@ -243,7 +250,11 @@ async fn stray_temp_files_and_reused_keys_are_warnings() {
     };
     let path = path.display().to_string();
     f.store
-        .mark_done(&second.effect_id(), "worker-1", &path)
+        .mark_done(
+            &second.effect_id(),
+            "worker-1",
+            &Receipt::ticket(path.clone()),
+        )
         .await
         .unwrap();
     f.set_status(&second, RunStatus::Completed).await;

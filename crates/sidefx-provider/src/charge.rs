@@ -71,7 +71,17 @@ pub async fn create_charge(
     let request = request.inspect_err(|err| {
         tracing::info!(key = %key, outcome = %err.label(), error = %err, "charge request");
     })?;
-    let result = charge_once(state, key, &request).await;
+    // A real provider finishes a request whose client hung up (a timeout, a reset): the
+    // decision runs in its own task, so a dropped connection cannot cancel it half-way, and
+    // a slow charge still commits after its caller gave up, as it would at Stripe.
+    let task = {
+        let (state, key, request) = (state.clone(), key.to_owned(), request.clone());
+        tokio::spawn(async move { charge_once(&state, &key, &request).await })
+    };
+    let result = task.await.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "charge task failed");
+        Err(ApiError::Unavailable)
+    });
     let outcome = match &result {
         Ok(outcome) => outcome.label(),
         Err(err) => err.label(),

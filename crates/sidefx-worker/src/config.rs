@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use sidefx_core::config::{DriftqArgs, StoreArgs, TelemetryArgs};
+
+use crate::mutation::Mutation;
 
 /// DriftQ only accepts consume leases of 250 ms ..= 10 min for messages that carry an
 /// idempotency key (PROTOCOL Q9), and every sidefx command carries one. Outside that range
@@ -71,13 +73,83 @@ pub struct WorkerConfig {
           value_parser = clap::value_parser!(u64).range(1000..))]
     pub redrive_after_ms: u64,
 
+    /// The side effect: `ticket` writes a ticket file per business key (the original's demo);
+    /// `provider` charges the amount at a Stripe-like payments API at PROVIDER_URL, then
+    /// writes the ticket naming the charge.
+    #[arg(long, env = "WORKER_EFFECT", value_enum, default_value_t = EffectKind::Ticket)]
+    pub effect: EffectKind,
+
+    /// Provider mode: the payments provider's base URL (sidefx-provider, or any server that
+    /// speaks its contract).
+    #[arg(long, env = "PROVIDER_URL", default_value = "http://127.0.0.1:8090")]
+    pub provider_url: String,
+
+    /// Provider mode: how long one call to the provider may take, in milliseconds. Must be
+    /// shorter than WORKER_LEASE_MS, so that a slow call ends while the claim protects it.
+    #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub provider_timeout_ms: u64,
+
+    /// Test only, debug builds only: break the step on purpose (`rerun_effect`), to prove that
+    /// the torture's evidence sees double executions. A release build refuses to start.
+    #[arg(long, env = "SIDEFX_MUTATION", value_enum)]
+    pub mutation: Option<Mutation>,
+
     /// Address of the Prometheus endpoint (`GET /metrics`), e.g. 127.0.0.1:9100. Unset: no
     /// listener, and no metrics are recorded.
     #[arg(long, env = "WORKER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 }
 
+/// Which side effect the worker performs (`WORKER_EFFECT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EffectKind {
+    /// A create-only ticket file per business key.
+    Ticket,
+    /// A charge at a payments provider, then its ticket.
+    Provider,
+}
+
+/// A combination of settings the worker refuses to start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A provider call could outlive the claim that protects it.
+    #[error(
+        "PROVIDER_TIMEOUT_MS ({timeout_ms}) must be shorter than WORKER_LEASE_MS ({lease_ms}): \
+         a provider call that outlives its claim can run twice"
+    )]
+    ProviderTimeoutNotUnderLease {
+        /// PROVIDER_TIMEOUT_MS.
+        timeout_ms: u64,
+        /// WORKER_LEASE_MS.
+        lease_ms: u64,
+    },
+    /// The mutation switch in a release build.
+    #[error("SIDEFX_MUTATION breaks the worker on purpose and is only honoured by debug builds")]
+    MutationInRelease,
+}
+
 impl WorkerConfig {
+    /// Checks what single flags cannot: the provider timeout against the lease, and that
+    /// the mutation switch is never honoured by a release build.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.effect == EffectKind::Provider && self.provider_timeout_ms >= self.lease_ms {
+            return Err(ConfigError::ProviderTimeoutNotUnderLease {
+                timeout_ms: self.provider_timeout_ms,
+                lease_ms: self.lease_ms,
+            });
+        }
+        if cfg!(not(debug_assertions)) && self.mutation.is_some() {
+            return Err(ConfigError::MutationInRelease);
+        }
+        Ok(())
+    }
+
+    /// The provider call timeout as a duration.
+    pub fn provider_timeout(&self) -> Duration {
+        Duration::from_millis(self.provider_timeout_ms)
+    }
+
     /// The lease as a duration.
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
@@ -147,6 +219,33 @@ mod tests {
             parse(&["--lease-ms", "600000"]).expect("max").lease_ms,
             600_000
         );
+    }
+
+    #[test]
+    fn the_provider_timeout_must_be_shorter_than_the_lease() {
+        let ok = parse(&["--effect", "provider", "--lease-ms", "5000"]).unwrap();
+        assert_eq!(ok.effect, EffectKind::Provider);
+        ok.validate().expect("3 s under a 5 s lease");
+        let slow = parse(&["--effect", "provider", "--provider-timeout-ms", "5000"]).unwrap();
+        let err = slow.validate().expect_err("equal to the lease").to_string();
+        assert!(
+            err.contains("PROVIDER_TIMEOUT_MS") && err.contains("WORKER_LEASE_MS"),
+            "{err}"
+        );
+        let ticket = parse(&["--provider-timeout-ms", "9000"]).unwrap();
+        ticket
+            .validate()
+            .expect("ticket mode makes no provider call");
+        assert_eq!(ticket.effect, EffectKind::Ticket, "ticket is the default");
+    }
+
+    #[test]
+    fn the_mutation_switch_takes_its_documented_name() {
+        let c = parse(&["--mutation", "rerun_effect"]).expect("parses");
+        assert_eq!(c.mutation, Some(Mutation::RerunEffect));
+        assert_eq!(parse(&[]).unwrap().mutation, None, "off by default");
+        // Debug builds (the tests) honour it; a release build refuses it at start-up.
+        assert_eq!(c.validate().is_ok(), cfg!(debug_assertions));
     }
 
     #[test]

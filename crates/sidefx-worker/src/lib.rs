@@ -2,7 +2,7 @@
 //! exactly once, through crashes, redeliveries, retries and re-sent requests.
 //!
 //! Start reading at [`step`] (the exactly-once state machine), then [`consume_loop`] (how
-//! acks are ordered) and [`effect`] (where your own side effect goes).
+//! acks are ordered) and [`effect`] (the interface your own side effect implements).
 
 pub mod ack_tracker;
 pub mod acker;
@@ -14,6 +14,7 @@ pub mod effect;
 pub mod failure;
 pub mod local_claims;
 pub mod metrics_listener;
+pub mod mutation;
 pub mod outcome;
 pub mod redrive;
 pub mod retry_outbox;
@@ -35,13 +36,20 @@ use sidefx_core::{
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
-pub use config::WorkerConfig;
+pub use config::{EffectKind, WorkerConfig};
+pub use effect::{Effect, EffectCtx, EffectError, ProviderEffect, SideEffect, TicketEffect};
 pub use outcome::StepOutcome;
 
 use crate::local_claims::LocalClaims;
 use crate::retry_policy::RetryPolicy;
 use crate::step::StepContext;
 use crate::subscription::Subscription;
+
+/// The integration guide's code compiles as a doctest (here, where both the claim table and
+/// the effect interface are in scope), so the guide cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/INTEGRATE_IN_YOUR_APP.md")]
+pub struct IntegrateGuide;
 
 /// Why the worker could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +63,12 @@ pub enum WorkerError {
     /// The metrics endpoint (`WORKER_METRICS_ADDR`) could not start.
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] metrics_listener::MetricsListenerError),
+    /// The settings contradict each other.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The provider client could not be built.
+    #[error("provider client: {0}")]
+    Provider(#[from] sidefx_provider::client::ClientError),
     /// A background task (retry outbox, DLQ archiver, redrive sweeper) panicked.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -78,6 +92,8 @@ pub async fn run(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
+    config.validate()?;
+    let effect = build_effect(&config)?;
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -96,12 +112,19 @@ pub async fn run(
     if !ensure_topics(&publisher, stop.clone()).await {
         return Ok(());
     }
+    if let Some(mutation) = config.mutation {
+        warn!(
+            ?mutation,
+            "SIDEFX_MUTATION is set: this worker is broken ON PURPOSE and repeats effects"
+        );
+    }
     info!(owner = %config.driftq_owner, group = %config.worker_group, lease_ms = config.lease_ms,
+        effect = effect.name(),
         concurrency = config.concurrency, redrive_after_ms = config.redrive_after_ms,
         metrics_addr = ?metrics.as_ref().map(|m| m.local_addr),
         "worker started");
 
-    let ctx = step_context(&config, store.clone(), publisher.clone());
+    let ctx = step_context(&config, effect, store.clone(), publisher.clone());
     let sweeper = tokio::spawn(redrive::run(
         store.clone(),
         publisher.clone(),
@@ -132,11 +155,36 @@ pub async fn run(
     Ok(())
 }
 
-/// What every step shares: the store, the artifacts, the publisher and the settings.
-fn step_context(config: &WorkerConfig, store: Store, publisher: Publisher) -> StepContext {
+/// The side effect `WORKER_EFFECT` names, writing its tickets under `ARTIFACTS_DIR`.
+fn build_effect(config: &WorkerConfig) -> Result<Effect, WorkerError> {
+    let artifacts = Artifacts::new(config.store.artifacts_dir.clone());
+    Ok(match config.effect {
+        EffectKind::Ticket => {
+            let ticket = TicketEffect::new(artifacts, config.driftq_owner.as_str());
+            #[cfg(debug_assertions)]
+            let ticket = match config.mutation {
+                Some(_) => ticket.without_create_only(),
+                None => ticket,
+            };
+            Effect::new("ticket", ticket)
+        }
+        EffectKind::Provider => Effect::new(
+            "provider",
+            ProviderEffect::new(&config.provider_url, config.provider_timeout(), artifacts)?,
+        ),
+    })
+}
+
+/// What every step shares: the store, the effect, the publisher and the settings.
+fn step_context(
+    config: &WorkerConfig,
+    effect: Effect,
+    store: Store,
+    publisher: Publisher,
+) -> StepContext {
     StepContext {
         store,
-        artifacts: Artifacts::new(config.store.artifacts_dir.clone()),
+        effect,
         publisher,
         owner: config.driftq_owner.clone(),
         lease: config.lease(),
@@ -146,6 +194,7 @@ fn step_context(config: &WorkerConfig, store: Store, publisher: Publisher) -> St
         ),
         local_claims: LocalClaims::new(),
         retry_wakeup: Arc::new(Notify::new()),
+        mutation: config.mutation,
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use sidefx_core::{EffectId, Event, PublishError, RunCommand, RunStatus, SkipReason, now_ms};
+use sidefx_core::{
+    EffectId, Event, PublishError, Receipt, RunCommand, RunStatus, SkipReason, now_ms,
+};
 
 use crate::chaos::CrashPoint;
 use crate::step::{StepContext, StepError};
@@ -76,14 +78,15 @@ pub fn effect_executing(cmd: &RunCommand) -> Event {
 }
 
 /// `side_effect.done`: the effect happened and is recorded as done.
-pub fn effect_done(cmd: &RunCommand, effect_id: &EffectId, artifact_path: &str) -> Event {
+pub fn effect_done(cmd: &RunCommand, effect_id: &EffectId, receipt: &Receipt) -> Event {
     Event::SideEffectDone {
         ts: now_ms(),
         run_id: cmd.run_id.clone(),
         step_id: cmd.step_id.clone(),
         business_key: cmd.business_key.clone(),
         effect_id: effect_id.clone(),
-        artifact_path: artifact_path.to_owned(),
+        artifact_path: receipt.artifact_path().unwrap_or_default().to_owned(),
+        receipt: Some(receipt.clone()),
     }
 }
 

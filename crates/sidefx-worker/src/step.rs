@@ -12,17 +12,18 @@ use std::time::Duration;
 
 use driftq_client::Message;
 use sidefx_core::{
-    ArtifactError, Artifacts, Claim, Command, EffectId, EffectRow, MarkDone, NewClaim,
-    PublishError, Publisher, RunCommand, SkipReason, Store, StoreError, now_ms,
+    Claim, Command, EffectId, EffectRow, MarkDone, NewClaim, PublishError, Publisher, RunCommand,
+    SkipReason, Store, StoreError, now_ms,
 };
 use tokio::sync::Notify;
 use tracing::{info, instrument, warn};
 
 use crate::chaos::{self, CrashPoint};
+use crate::effect::{Effect, EffectCtx, EffectError};
 use crate::local_claims::LocalClaims;
 use crate::outcome::StepOutcome;
 use crate::retry_policy::RetryPolicy;
-use crate::{effect, failure, run_events};
+use crate::{failure, run_events};
 
 /// Why the demo's forced failure fails (the `step.failed` reason, as in the original).
 const FORCED_FAILURE_REASON: &str = "forced_failure_before_side_effect";
@@ -32,8 +33,8 @@ const FORCED_FAILURE_REASON: &str = "forced_failure_before_side_effect";
 pub struct StepContext {
     /// Claims, runs and the retry outbox.
     pub store: Store,
-    /// Where the effect writes its tickets.
-    pub artifacts: Artifacts,
+    /// The side effect this worker performs (`WORKER_EFFECT`).
+    pub effect: Effect,
     /// Events, retries and dead letters go out through this.
     pub publisher: Publisher,
     /// This process's owner name, for claims (the same name as its DriftQ consumer).
@@ -46,6 +47,9 @@ pub struct StepContext {
     pub local_claims: LocalClaims,
     /// Wakes the retry publisher when a retry is scheduled, so short backoffs are honoured.
     pub retry_wakeup: Arc<Notify>,
+    /// The mutation check (debug builds only, `SIDEFX_MUTATION`): a step broken on purpose
+    /// so that tests can prove the evidence sees a double execution.
+    pub mutation: Option<crate::mutation::Mutation>,
 }
 
 /// A step that could not finish. The command is not acked and DriftQ redelivers it.
@@ -57,9 +61,9 @@ pub enum StepError {
     /// An event, DLQ record or retry could not be published.
     #[error("publish: {0}")]
     Publish(#[from] PublishError),
-    /// The side effect failed.
+    /// The side effect failed, or its lookup did.
     #[error("side effect: {0}")]
-    Effect(#[from] ArtifactError),
+    Effect(#[from] EffectError),
     /// The retry command could not be serialized for the outbox.
     #[error("encoding the retry command: {0}")]
     Encode(#[from] serde_json::Error),
@@ -105,7 +109,10 @@ pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome
         return failure::after_failed_attempt(ctx, cmd, "forced failure before side effect").await;
     }
 
-    let outcome = exactly_once_effect(ctx, cmd).await?;
+    let outcome = match ctx.mutation {
+        Some(mutation) => mutation.run(ctx, cmd).await?,
+        None => exactly_once_effect(ctx, cmd).await?,
+    };
     if matches!(
         outcome,
         StepOutcome::Done | StepOutcome::AlreadyDone | StepOutcome::Healed | StepOutcome::TakenOver
@@ -173,16 +180,15 @@ async fn resolve_in_progress(
     effect_id: &EffectId,
     row: &EffectRow,
 ) -> Result<StepOutcome, StepError> {
-    // The artifact proves the effect happened (its owner died before mark-done): record it
-    // instead of doing it again. Not fenced on purpose: whoever owns the claim, it is done.
-    if ctx.artifacts.ticket_exists(&cmd.business_key).await? {
-        let path = ctx.artifacts.ticket_path(&cmd.business_key);
-        ctx.store.heal(effect_id, &path.to_string_lossy()).await?;
+    // The effect's own receipt proves it happened (its owner died before mark-done): record
+    // it instead of doing it again. Not fenced on purpose: whoever owns the claim, it is done.
+    if let Some(receipt) = ctx.effect.lookup(&ctx.effect_ctx(cmd)).await? {
+        ctx.store.heal(effect_id, &receipt).await?;
         info!(
             decision = "healed",
             previous_owner = ?row.owner,
-            path = %path.display(),
-            "claim decided: artifact present; marked done without repeating the effect",
+            receipt = ?receipt,
+            "claim decided: this effect's receipt found; marked done without repeating it",
         );
         ctx.emit(run_events::effect_healed(cmd)).await?;
         return Ok(StepOutcome::Healed);
@@ -241,34 +247,34 @@ async fn execute(
     // Chaos crashes only on a fresh claim: a fresh claim happens once per effect, so the
     // restarted worker (which heals, takes over or skips) never crashes again.
     let armed = |point: CrashPoint| claimed == Claimed::Fresh && point.armed(&cmd.fail_mode);
-    let path = if armed(CrashPoint::AfterClaimBeforeEffect) {
+    let effect_ctx = ctx.effect_ctx(cmd);
+    let receipt = if armed(CrashPoint::AfterClaimBeforeEffect) {
         ctx.emit(run_events::effect_executing(cmd)).await?;
         crash(ctx, cmd, CrashPoint::AfterClaimBeforeEffect).await?;
-        effect::perform(&ctx.artifacts, cmd, effect_id).await?
+        ctx.effect.perform(&effect_ctx).await?
     } else {
-        // The announcement and the effect overlap (a produce and a few fsyncs): the claim
-        // already decided that the effect runs, and `side_effect.done` waits for both, so
-        // the run's topic still reads executing, then done. If the produce fails after the
-        // effect, the redelivery heals the claim from the ticket.
+        // The announcement and the effect overlap (a produce and the effect's own I/O): the
+        // claim already decided that the effect runs, and `side_effect.done` waits for both,
+        // so the run's topic still reads executing, then done. If the produce fails after
+        // the effect, the redelivery heals the claim from the effect's receipt.
         let (announced, performed) = tokio::join!(
             ctx.emit(run_events::effect_executing(cmd)),
-            effect::perform(&ctx.artifacts, cmd, effect_id),
+            ctx.effect.perform(&effect_ctx),
         );
         announced?;
         performed?
     };
-    let path = path.to_string_lossy().into_owned();
     if armed(CrashPoint::AfterEffectBeforeMarkDone) {
         crash(ctx, cmd, CrashPoint::AfterEffectBeforeMarkDone).await?;
     }
 
-    match ctx.store.mark_done(effect_id, &ctx.owner, &path).await? {
-        MarkDone::Done => info!(path = %path, "effect marked done"),
-        // Someone healed it from the artifact meanwhile: done either way.
-        MarkDone::AlreadyDone => info!(path = %path, "effect was already marked done"),
+    match ctx.store.mark_done(effect_id, &ctx.owner, &receipt).await? {
+        MarkDone::Done => info!(receipt = ?receipt, "effect marked done"),
+        // Someone healed it from its receipt meanwhile: done either way.
+        MarkDone::AlreadyDone => info!(receipt = ?receipt, "effect was already marked done"),
         MarkDone::LostClaim => {
             // Our lease expired mid-effect and another worker took the claim over; it will
-            // find the artifact (or write the same one, create-only) and finish the run.
+            // find the receipt (or repeat the call with the same key) and finish the run.
             warn!("claim lost before mark-done; the new owner finishes; leaving for redelivery");
             return Ok(StepOutcome::LeaveForRedelivery);
         }
@@ -277,7 +283,7 @@ async fn execute(
         crash(ctx, cmd, CrashPoint::AfterMarkDoneBeforeAck).await?;
     }
 
-    ctx.emit(run_events::effect_done(cmd, effect_id, &path))
+    ctx.emit(run_events::effect_done(cmd, effect_id, &receipt))
         .await?;
     if armed(CrashPoint::AfterEffectBeforeAck) {
         crash(ctx, cmd, CrashPoint::AfterEffectBeforeAck).await?;
@@ -286,6 +292,14 @@ async fn execute(
         Claimed::Fresh => StepOutcome::Done,
         Claimed::TakenOver => StepOutcome::TakenOver,
     })
+}
+
+impl StepContext {
+    /// What the effect gets for `cmd`: its identity, key and command, and a deadline one
+    /// claim lease from now.
+    pub fn effect_ctx(&self, cmd: &RunCommand) -> EffectCtx {
+        EffectCtx::for_command(cmd, self.lease)
+    }
 }
 
 /// Announces the deliberate crash on the run's event stream (so a watcher sees why the run

@@ -1,16 +1,24 @@
-//! End to end: the worker is killed (exit 137) at each crash point of the exactly-once step;
-//! the test restarts it like a supervisor, and the run completes with one effect.
+//! End to end: the worker is killed (exit 137) at each crash point of the exactly-once step,
+//! in ticket mode and against the payments provider; the test restarts it like a supervisor,
+//! and the run completes with exactly one execution, counted at the effect's ledger, by the
+//! recovery path that crash point calls for.
 
 mod common;
 
 use std::time::Duration;
 
-use common::stack::Stack;
+use common::stack::{Effect, Stack};
 use serde_json::json;
-use sidefx_core::{EffectStatus, RunStatus};
+use sidefx_core::{EffectStatus, Event, RunStatus};
+use sidefx_provider::FaultRates;
 
-async fn crash_and_recover(fail_mode: &str) {
-    let mut stack = Stack::start(1).await;
+/// The event that names how the restarted worker recovered.
+const TAKEN_OVER: &str = "side_effect.taken_over";
+const HEALED: &str = "side_effect.healed";
+const SKIPPED: &str = "side_effect.skipped";
+
+async fn crash_and_recover(effect: Effect, fail_mode: &str, recovery: &str) {
+    let mut stack = Stack::start_with(1, effect).await;
     let body = json!({"business_key": format!("crash-{fail_mode}"), "fail_mode": fail_mode});
     let run = stack.post_run(body, None).await;
     stack
@@ -29,24 +37,73 @@ async fn crash_and_recover(fail_mode: &str) {
         effects.iter().all(|e| e.status == EffectStatus::Done),
         "no in_progress row left: {effects:?}"
     );
+    let events = common::events_until(&stack.client, &run, Duration::from_secs(20), |e| {
+        e.iter().any(|e| matches!(e, Event::RunCompleted { .. }))
+    })
+    .await;
+    let kinds = common::kinds(&events);
+    assert!(
+        kinds.contains(&recovery),
+        "{fail_mode}: recovered by {recovery}: {kinds:?}"
+    );
+    if stack.provider.is_some() {
+        // Nothing needed a repeat: the claim decided every delivery after the crash.
+        let ledger = stack.ledger().await;
+        let key = effects[0].effect_id.to_string();
+        assert_eq!(ledger.requests_per_key.get(&key), Some(&1), "{ledger:?}");
+    }
+}
+
+fn provider() -> Effect {
+    Effect::Provider(FaultRates::default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_claim_before_effect() {
-    crash_and_recover("crash_after_claim_before_effect").await;
+    crash_and_recover(
+        Effect::Ticket,
+        "crash_after_claim_before_effect",
+        TAKEN_OVER,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_effect_before_mark_done() {
-    crash_and_recover("crash_after_effect_before_mark_done").await;
+    crash_and_recover(
+        Effect::Ticket,
+        "crash_after_effect_before_mark_done",
+        HEALED,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_mark_done_before_ack() {
-    crash_and_recover("crash_after_mark_done_before_ack").await;
+    crash_and_recover(Effect::Ticket, "crash_after_mark_done_before_ack", SKIPPED).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_effect_before_ack() {
-    crash_and_recover("crash_after_effect_before_ack").await;
+    crash_and_recover(Effect::Ticket, "crash_after_effect_before_ack", SKIPPED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_crash_after_claim_before_effect() {
+    crash_and_recover(provider(), "crash_after_claim_before_effect", TAKEN_OVER).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_crash_after_effect_before_mark_done() {
+    crash_and_recover(provider(), "crash_after_effect_before_mark_done", HEALED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_crash_after_mark_done_before_ack() {
+    crash_and_recover(provider(), "crash_after_mark_done_before_ack", SKIPPED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_crash_after_effect_before_ack() {
+    crash_and_recover(provider(), "crash_after_effect_before_ack", SKIPPED).await;
 }

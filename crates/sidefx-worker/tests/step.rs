@@ -10,12 +10,12 @@ use driftq_client::{Client, ConsumeRequest, Message};
 use futures::StreamExt;
 use sidefx_core::{
     Artifacts, Claim, Command, DLQ_TOPIC, DlqRecord, EffectStatus, MarkDone, NewClaim, Publisher,
-    RunCommand, Store, Ticket, now_ms,
+    Receipt, RunCommand, Store, Ticket, now_ms,
 };
-use sidefx_worker::StepOutcome;
 use sidefx_worker::local_claims::LocalClaims;
 use sidefx_worker::retry_policy::RetryPolicy;
 use sidefx_worker::step::{self, StepContext};
+use sidefx_worker::{Effect, StepOutcome, TicketEffect};
 use tempfile::TempDir;
 use tokio::sync::Notify;
 
@@ -48,13 +48,14 @@ impl Harness {
     fn ctx(&self, owner: &str) -> StepContext {
         StepContext {
             store: self.store.clone(),
-            artifacts: self.artifacts.clone(),
+            effect: Effect::new("ticket", TicketEffect::new(self.artifacts.clone(), owner)),
             publisher: Publisher::new(self.client.clone()),
             owner: owner.to_owned(),
             lease: Duration::from_secs(30),
             retry_policy: RetryPolicy::new(Duration::from_millis(200), Duration::from_millis(1000)),
             local_claims: LocalClaims::new(),
             retry_wakeup: Arc::new(Notify::new()),
+            mutation: None,
         }
     }
 
@@ -73,6 +74,12 @@ impl Harness {
             .await
             .expect("get_effect")
             .map(|row| row.status)
+    }
+
+    /// Executions of the effect, from the ticket effect's ledger (not from files, which the
+    /// create-only link caps at one whatever the step does).
+    async fn executions(&self) -> usize {
+        self.artifacts.read_ledger().await.expect("ledger").len()
     }
 
     async fn tickets(&self) -> usize {
@@ -95,6 +102,13 @@ async fn no_row_claims_performs_and_marks_done() {
     assert_eq!(run(&h.ctx("w1"), &cmd).await, StepOutcome::Done);
     assert_eq!(h.status(&cmd).await, Some(EffectStatus::Done));
     assert_eq!(h.tickets().await, 1);
+    assert_eq!(h.executions().await, 1);
+    let row = h.store.get_effect(&cmd.effect_id()).await.unwrap().unwrap();
+    assert!(
+        matches!(&row.receipt, Some(Receipt::Ticket { path }) if path.ends_with("ticket_order-1.json")),
+        "the done row holds the receipt: {:?}",
+        row.receipt
+    );
     let events = common::events_until(&h.client, &cmd.run_id, Duration::from_secs(20), |e| {
         e.last().is_some_and(|e| e.kind() == "run.completed")
     })
@@ -139,6 +153,7 @@ async fn duplicate_deliveries_perform_the_effect_once() {
     let rows = h.store.effects_for_run(&cmd.run_id).await.expect("rows");
     assert_eq!(rows.len(), 1);
     assert_eq!(h.tickets().await, 1);
+    assert_eq!(h.executions().await, 1, "four deliveries, one execution");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,12 +163,13 @@ async fn done_row_is_skipped_without_the_effect() {
     h.foreign_claim(&cmd, Duration::from_secs(60)).await;
     let marked = h
         .store
-        .mark_done(&cmd.effect_id(), OTHER_OWNER, "elsewhere")
+        .mark_done(&cmd.effect_id(), OTHER_OWNER, &Receipt::ticket("elsewhere"))
         .await
         .expect("mark_done");
     assert_eq!(marked, MarkDone::Done);
     assert_eq!(run(&h.ctx("w1"), &cmd).await, StepOutcome::AlreadyDone);
     assert_eq!(h.tickets().await, 0, "the effect was not performed again");
+    assert_eq!(h.executions().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,6 +184,29 @@ async fn in_progress_with_artifact_is_healed() {
     assert_eq!(run(&h.ctx("w1"), &cmd).await, StepOutcome::Healed);
     assert_eq!(h.status(&cmd).await, Some(EffectStatus::Done));
     assert_eq!(h.tickets().await, 1);
+    assert_eq!(
+        h.executions().await,
+        0,
+        "healed from the receipt, not performed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_runs_ticket_for_the_same_key_does_not_heal() {
+    let h = Harness::start().await;
+    let cmd = common::command("order-shared");
+    let other_run = common::command("order-shared");
+    h.foreign_claim(&cmd, Duration::from_secs(60)).await;
+    h.artifacts
+        .write_ticket(&Ticket::for_command(&other_run, now_ms()))
+        .await
+        .expect("ticket");
+    assert_eq!(
+        run(&h.ctx("w1"), &cmd).await,
+        StepOutcome::LeaveForRedelivery,
+        "a ticket naming another effect is not this effect's proof"
+    );
+    assert_eq!(h.status(&cmd).await, Some(EffectStatus::InProgress));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,6 +229,7 @@ async fn expired_claim_is_taken_over() {
     assert_eq!(row.status, EffectStatus::Done);
     assert_eq!(row.owner.as_deref(), Some("w1"));
     assert_eq!(h.tickets().await, 1);
+    assert_eq!(h.executions().await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,6 +243,7 @@ async fn live_claim_of_another_owner_is_left_for_redelivery() {
     );
     assert_eq!(h.status(&cmd).await, Some(EffectStatus::InProgress));
     assert_eq!(h.tickets().await, 0);
+    assert_eq!(h.executions().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

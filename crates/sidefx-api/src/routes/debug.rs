@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sidefx_core::{
-    BusinessKey, DlqRecord, EffectId, EffectRow, EffectStatus, RunId, StepId, TicketFile,
+    BusinessKey, DlqRecord, EffectId, EffectRow, EffectStatus, Receipt, RunId, StepId, TicketFile,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -75,6 +75,8 @@ pub struct SideEffectView {
     pub attempts: u32,
     /// When an in-progress claim may be taken over.
     pub lease_expires_ms: Option<i64>,
+    /// What proves the effect once done: its ticket, or the provider's charge id.
+    pub receipt: Option<Receipt>,
 }
 
 impl From<EffectRow> for SideEffectView {
@@ -98,6 +100,7 @@ impl From<EffectRow> for SideEffectView {
             owner: row.owner,
             attempts: row.attempts,
             lease_expires_ms: row.lease_expires_ms,
+            receipt: row.receipt,
         }
     }
 }

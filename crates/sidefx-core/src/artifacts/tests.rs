@@ -13,6 +13,7 @@ fn ticket(key: &str, note: &str) -> Ticket {
         business_key,
         amount: 49.99,
         note: note.to_owned(),
+        charge_id: None,
     }
 }
 
@@ -117,4 +118,53 @@ fn ticket_json_has_the_original_fields() {
     ] {
         assert!(json.get(field).is_some(), "{field}");
     }
+}
+
+#[tokio::test]
+async fn the_ledger_keeps_one_line_per_execution_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = Artifacts::new(dir.path().join("artifacts"));
+    assert!(
+        artifacts.read_ledger().await.unwrap().is_empty(),
+        "no ledger yet"
+    );
+    for (key, owner) in [("a", "w1"), ("b", "w2"), ("a", "w3")] {
+        let t = ticket(key, "n");
+        let entry = LedgerEntry {
+            effect_id: t.effect_id,
+            business_key: t.business_key,
+            run_id: t.run_id,
+            owner: owner.to_owned(),
+            ts_ms: 1,
+        };
+        artifacts.append_ledger(entry).await.unwrap();
+    }
+    // A writer killed mid-line leaves a torn tail: skipped, not fatal.
+    let ledger = dir.path().join("artifacts/ledger.jsonl");
+    let mut file = OpenOptions::new().append(true).open(&ledger).unwrap();
+    file.write_all(b"{\"effect_id\":\"r1:charge").unwrap();
+    let owners: Vec<String> = artifacts
+        .read_ledger()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}@{}", e.business_key, e.owner))
+        .collect();
+    assert_eq!(owners, ["a@w1", "b@w2", "a@w3"]);
+}
+
+#[tokio::test]
+async fn a_ticket_for_a_charge_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = Artifacts::new(dir.path().to_path_buf());
+    let mut t = ticket("paid", "n");
+    t.charge_id = Some("ch_1".to_owned());
+    artifacts.write_ticket(&t).await.unwrap();
+    artifacts.sync_tickets_dir().await.unwrap();
+    let read = artifacts
+        .read_ticket(&t.business_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.charge_id.as_deref(), Some("ch_1"));
 }

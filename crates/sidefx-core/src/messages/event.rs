@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
+use crate::receipt::Receipt;
 
 /// Every event of a run, tagged by `type`. `ts` is ms since the epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -87,6 +88,9 @@ pub enum Event {
         business_key: BusinessKey,
         effect_id: EffectId,
         artifact_path: String,
+        /// What proves it (added by this port; absent in the original's events).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<Receipt>,
     },
     /// Demo: the worker is about to crash on purpose. `step_id` was added by this port (the
     /// idempotency key needs it); JSON without it means the original's only step.

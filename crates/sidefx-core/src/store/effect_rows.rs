@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::StoreError;
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
+use crate::receipt::Receipt;
 
 /// The state of an effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -63,6 +64,9 @@ pub struct EffectRow {
     pub lease_expires_ms: Option<i64>,
     /// How many times the effect was claimed (first claim + takeovers).
     pub attempts: u32,
+    /// What proves the effect, once done (`None` while in progress, and for rows marked done
+    /// by a version without receipts: those have only `artifact_path`).
+    pub receipt: Option<Receipt>,
 }
 
 impl EffectRow {
@@ -78,7 +82,7 @@ macro_rules! select_effects {
     ($tail:literal) => {
         concat!(
             "SELECT effect_id, run_id, step_id, business_key, status, artifact_path, created_ms, ",
-            "updated_ms, payload_json, owner, lease_expires_ms, attempts FROM side_effects ",
+            "updated_ms, payload_json, owner, lease_expires_ms, attempts, receipt_json FROM side_effects ",
             $tail
         )
     };
@@ -131,5 +135,17 @@ pub(super) fn effect_row(r: &Row<'_>) -> rusqlite::Result<EffectRow> {
         owner: r.get(9)?,
         lease_expires_ms: r.get(10)?,
         attempts: r.get(11)?,
+        receipt: receipt_column(r, 12)?,
+    })
+}
+
+/// Decodes `receipt_json`. The store writes it from a [`Receipt`], so a value that does not
+/// decode is a corrupt row: reported as a conversion error, not hidden as "no receipt".
+fn receipt_column(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Receipt>> {
+    let Some(json) = r.get::<_, Option<String>>(idx)? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&json).map(Some).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
 }

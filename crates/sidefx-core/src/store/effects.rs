@@ -12,6 +12,7 @@ use super::effect_rows::{self, EffectRow, EffectStatus};
 use super::{Store, StoreError, millis};
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::messages::{RunCommand, now_ms};
+use crate::receipt::Receipt;
 
 /// A request to claim an effect (insert its row as `in_progress`, owned by `owner`).
 #[derive(Debug, Clone)]
@@ -104,13 +105,16 @@ UPDATE side_effects
 /// fences a slow worker out is a takeover, which changes `owner`.
 const MARK_DONE: &str = "
 UPDATE side_effects
-   SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL
+   SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL,
+       receipt_json = ?5
  WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?4";
 
-/// Healing: the ticket exists, so the effect happened, whoever performed it; no owner fence.
+/// Healing: the effect's own receipt was found (its ticket, its charge), so it happened,
+/// whoever performed it; no owner fence.
 const HEAL: &str = "
 UPDATE side_effects
-   SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL
+   SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL,
+       receipt_json = ?4
  WHERE effect_id = ?1 AND status = 'in_progress'";
 
 impl Store {
@@ -148,25 +152,31 @@ impl Store {
         .await
     }
 
-    /// Marks our claim done. Refused ([`MarkDone::LostClaim`]) if another owner holds it.
+    /// Marks our claim done with the effect's receipt. Refused ([`MarkDone::LostClaim`]) if
+    /// another owner holds it.
     pub async fn mark_done(
         &self,
         effect_id: &EffectId,
         owner: &str,
-        artifact_path: &str,
+        receipt: &Receipt,
     ) -> Result<MarkDone, StoreError> {
         let args = (
             effect_id.clone(),
             owner.to_owned(),
-            artifact_path.to_owned(),
+            receipt.artifact_path().map(str::to_owned),
+            serde_json::to_string(receipt).map_err(StoreError::Encode)?,
         );
         // The writer's transaction makes the UPDATE and the lookup that explains a refusal
         // one consistent view.
         self.write(move |conn| {
-            let (id, owner, path) = args;
-            let changed =
-                conn.prepare_cached(MARK_DONE)?
-                    .execute(params![id, path, now_ms(), owner])?;
+            let (id, owner, path, receipt) = args;
+            let changed = conn.prepare_cached(MARK_DONE)?.execute(params![
+                id,
+                path,
+                now_ms(),
+                owner,
+                receipt
+            ])?;
             if changed == 1 {
                 return Ok(MarkDone::Done);
             }
@@ -178,19 +188,19 @@ impl Store {
         .await
     }
 
-    /// Finishes an `in_progress` claim whose artifact proves the effect happened. Returns
+    /// Finishes an `in_progress` claim whose own receipt proves the effect happened. Returns
     /// false if the row is not `in_progress` (already done, or absent).
-    pub async fn heal(
-        &self,
-        effect_id: &EffectId,
-        artifact_path: &str,
-    ) -> Result<bool, StoreError> {
-        let args = (effect_id.clone(), artifact_path.to_owned());
+    pub async fn heal(&self, effect_id: &EffectId, receipt: &Receipt) -> Result<bool, StoreError> {
+        let args = (
+            effect_id.clone(),
+            receipt.artifact_path().map(str::to_owned),
+            serde_json::to_string(receipt).map_err(StoreError::Encode)?,
+        );
         self.write(move |conn| {
-            let (id, path) = args;
+            let (id, path, receipt) = args;
             Ok(conn
                 .prepare_cached(HEAL)?
-                .execute(params![id, path, now_ms()])?
+                .execute(params![id, path, now_ms(), receipt])?
                 == 1)
         })
         .await

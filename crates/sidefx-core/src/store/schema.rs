@@ -3,7 +3,8 @@
 //! The version lives in `PRAGMA user_version`. Version 1 keeps the original starter's
 //! `side_effects` table byte for byte and adds the claim columns with `ALTER TABLE`, so a
 //! database written by the original is migrated in place, not copied. Version 2 adds the
-//! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter.
+//! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter, version 4
+//! the effects' receipts.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -142,6 +143,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found < 3 {
         // Version 3: how often each run was redriven (`GET /runs/{id}` shows it).
         add_column_if_missing(&tx, "runs", "redrives", "INTEGER NOT NULL DEFAULT 0")?;
+    }
+    if found < 4 {
+        // Version 4: the receipt of a done effect (JSON of `Receipt`; NULL before it is done
+        // and for rows done by an earlier version, which have only `artifact_path`).
+        add_column_if_missing(&tx, "side_effects", "receipt_json", "TEXT")?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;

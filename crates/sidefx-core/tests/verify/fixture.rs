@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sidefx_core::verify::ViolationKind;
 use sidefx_core::{
-    Artifacts, BusinessKey, CreateRun, FailMode, MarkDone, NewClaim, NewRun, RunCommand, RunId,
-    RunStatus, StepId, Store, Ticket, VerifyOptions, VerifyReport, now_ms, verify,
+    Artifacts, BusinessKey, CreateRun, FailMode, MarkDone, NewClaim, NewRun, Receipt, RunCommand,
+    RunId, RunStatus, StepId, Store, Ticket, VerifyOptions, VerifyReport, now_ms, verify,
 };
 use tempfile::TempDir;
 
@@ -68,7 +68,7 @@ impl Fixture {
         let path = self.ticket(&cmd).await;
         let done = self
             .store
-            .mark_done(&cmd.effect_id(), "worker-1", &path)
+            .mark_done(&cmd.effect_id(), "worker-1", &Receipt::ticket(path.clone()))
             .await;
         assert_eq!(done.unwrap(), MarkDone::Done);
         self.set_status(&cmd, RunStatus::Completed).await;

@@ -1,5 +1,7 @@
-//! The whole system for end-to-end tests: driftq-local and the API in-process, workers as
-//! real `sidefx-worker` processes restarted when they exit (as a supervisor would).
+//! The whole system for end-to-end tests: driftq-local, the API and (in provider mode) the
+//! payments provider in-process, workers as real `sidefx-worker` processes restarted when they
+//! exit (as a supervisor would). Executions are counted where they happen: the provider's
+//! ledger, or the ticket effect's ledger.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,11 @@ use std::time::Duration;
 use clap::Parser;
 use driftq_client::Client;
 use serde::Deserialize;
-use sidefx_core::{Artifacts, EffectRow, EffectStatus, RunId, RunRow, RunStatus, Store};
+use sidefx_core::{
+    Artifacts, BusinessKey, EffectRow, EffectStatus, RunId, RunRow, RunStatus, Store,
+};
+use sidefx_provider::wire::Ledger;
+use sidefx_provider::{FaultRates, Faults, ProviderClient};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -48,8 +54,33 @@ pub struct Stack {
     starts: usize,
     /// Exit codes of worker processes that ended (and were restarted).
     pub exits: Vec<Option<i32>>,
+    /// The in-process payments provider, in provider mode.
+    pub provider: Option<Provider>,
+    /// Variables every worker started from now on gets, after the stack's own.
+    worker_env: Vec<(String, String)>,
     _broker: driftq_local::Broker,
     _api_stop: oneshot::Sender<()>,
+}
+
+/// The payments provider of a provider-mode stack.
+#[derive(Debug)]
+pub struct Provider {
+    /// Its base URL.
+    pub url: String,
+    /// Its client (ledger reads).
+    pub client: ProviderClient,
+    /// Its fault rates, changeable while it serves.
+    pub faults: Faults,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Which effect the stack's workers perform.
+#[derive(Debug, Clone, Copy)]
+pub enum Effect {
+    /// `WORKER_EFFECT=ticket`.
+    Ticket,
+    /// `WORKER_EFFECT=provider`, against an in-process provider with these fault rates.
+    Provider(FaultRates),
 }
 
 /// `POST /runs` answer.
@@ -59,9 +90,18 @@ pub struct Created {
 }
 
 impl Stack {
-    /// Starts the broker, the API and `workers` worker processes.
+    /// Starts the broker, the API and `workers` ticket-mode worker processes.
     pub async fn start(workers: usize) -> Stack {
+        Self::start_with(workers, Effect::Ticket).await
+    }
+
+    /// Starts the broker, the API, the provider (in provider mode) and `workers` workers.
+    pub async fn start_with(workers: usize, effect: Effect) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
+        let provider = match effect {
+            Effect::Ticket => None,
+            Effect::Provider(rates) => Some(start_provider(dir.path(), rates).await),
+        };
         let broker = super::broker(dir.path()).await;
         let broker_url = broker.base_url();
         let (db, artifacts_dir) = (
@@ -80,6 +120,8 @@ impl Stack {
             workers: Vec::new(),
             starts: 0,
             exits: Vec::new(),
+            provider,
+            worker_env: Vec::new(),
             _broker: broker,
             _api_stop: api_stop,
         };
@@ -102,9 +144,30 @@ impl Stack {
             .env("LOG_LEVEL", "info")
             .env_remove("DRIFTQ_OWNER")
             .env_remove("WORKER_GROUP")
+            .env_remove("SIDEFX_MUTATION")
+            .env("WORKER_EFFECT", "ticket")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        if let Some(provider) = &self.provider {
+            // Under the 1 s lease the workers run with: a slow call ends while claimed.
+            command
+                .env("WORKER_EFFECT", "provider")
+                .env("PROVIDER_URL", &provider.url)
+                .env("PROVIDER_TIMEOUT_MS", "700");
+        }
+        command.envs(self.worker_env.iter().map(|(k, v)| (k, v)));
         command
+    }
+
+    /// Sets a variable for the workers started after this call.
+    pub fn set_worker_env(&mut self, name: &str, value: &str) {
+        self.worker_env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Starts one more supervised worker process.
+    pub fn add_worker(&mut self) {
+        let worker = self.spawn_worker();
+        self.workers.push(Some(worker));
     }
 
     fn spawn_worker(&mut self) -> WorkerProcess {
@@ -236,7 +299,9 @@ impl Stack {
             .expect("effects_for_run")
     }
 
-    /// Asserts the exactly-once invariant for a completed run: one done row, its ticket.
+    /// Asserts the exactly-once invariant for a completed run, counted where the effect
+    /// happens: one done row, its ticket, and exactly one execution of its business key (a
+    /// charge at the provider, or a line of the ticket ledger).
     pub async fn assert_effect_once(&self, run: &RunId) {
         let effects = self.effects(run).await;
         assert_eq!(effects.len(), 1, "one effect row: {effects:?}");
@@ -249,6 +314,40 @@ impl Stack {
                 .expect("ticket_exists"),
             "ticket of {key}"
         );
+        assert_eq!(
+            self.executions(key).await,
+            1,
+            "one execution of {key}:\n{}",
+            self.logs()
+        );
+    }
+
+    /// How often the effect of `key` executed: charges at the provider in provider mode,
+    /// tickets created (the ticket ledger) in ticket mode.
+    pub async fn executions(&self, key: &BusinessKey) -> u64 {
+        match &self.provider {
+            Some(_) => self
+                .ledger()
+                .await
+                .charges_per_reference
+                .get(key.as_str())
+                .copied()
+                .unwrap_or(0),
+            None => self
+                .artifacts
+                .read_ledger()
+                .await
+                .expect("ticket ledger")
+                .iter()
+                .filter(|e| &e.business_key == key)
+                .count() as u64,
+        }
+    }
+
+    /// The provider's ledger (provider mode only).
+    pub async fn ledger(&self) -> Ledger {
+        let provider = self.provider.as_ref().expect("a provider-mode stack");
+        provider.client.ledger().await.expect("GET /_ledger")
     }
 
     /// Number of ticket files.
@@ -266,6 +365,43 @@ impl Stack {
             .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("\n----\n")
+    }
+}
+
+impl Drop for Stack {
+    /// A failed test shows what its workers said (their logs vanish with the temp dir).
+    #[expect(clippy::print_stderr, reason = "a failing test's diagnostics")]
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("worker logs:\n{}", self.logs());
+        }
+    }
+}
+
+/// Serves the payments provider in-process on 127.0.0.1:0, its database in `dir`.
+async fn start_provider(dir: &Path, rates: FaultRates) -> Provider {
+    let store = sidefx_provider::Store::open(
+        &dir.join("provider.sqlite"),
+        Duration::from_secs(86_400),
+        sidefx_provider::Clock::System,
+    )
+    .await
+    .expect("provider store");
+    let faults = Faults::new(rates, 7);
+    let state = sidefx_provider::AppState::new(store, faults.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(sidefx_provider::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Provider {
+        client: ProviderClient::new(url.clone(), Duration::from_secs(10)).expect("client"),
+        url,
+        faults,
+        _stop: stop,
     }
 }
 

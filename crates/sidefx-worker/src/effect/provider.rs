@@ -1,0 +1,178 @@
+//! [`ProviderEffect`]: a charge at a Stripe-like payments provider (`POST /v1/charges` with an
+//! `Idempotency-Key`), then a ticket naming the charge as its local file proof. It works
+//! against `sidefx-provider` or any server that speaks the same contract
+//! (crates/sidefx-provider/README.md).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sidefx_core::artifacts::{Artifacts, Ticket};
+use sidefx_core::{Receipt, now_ms};
+use sidefx_provider::client::{ChargeReply, ClientError, ProviderClient};
+use sidefx_provider::wire::{Charge, ChargeRequest};
+use tracing::info;
+
+use super::ticket::classify as ticket_error;
+use super::{EffectCtx, EffectError, SideEffect};
+
+/// The metadata key that ties a charge to the effect that made it: `lookup` heals only from
+/// a charge that carries this effect's id.
+const EFFECT_ID_METADATA: &str = "effect_id";
+
+/// Charges the command's amount at the provider, once per effect id.
+#[derive(Debug, Clone)]
+pub struct ProviderEffect {
+    client: ProviderClient,
+    artifacts: Artifacts,
+}
+
+impl ProviderEffect {
+    /// A provider at `base_url`; every call gives up after `timeout` (keep it well under the
+    /// claim lease, so a slow call ends while the claim still protects it).
+    pub fn new(
+        base_url: &str,
+        timeout: Duration,
+        artifacts: Artifacts,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            client: ProviderClient::new(base_url, timeout)?,
+            artifacts,
+        })
+    }
+
+    /// The charge's file proof: a create-only ticket holding the charge id. Writing it twice
+    /// (a replayed charge after a crash) leaves the first one.
+    async fn write_ticket(&self, ctx: &EffectCtx, charge: &Charge) -> Result<Receipt, EffectError> {
+        let ticket = Ticket::for_charge(&ctx.command, now_ms(), &charge.id);
+        let written = self
+            .artifacts
+            .write_ticket(&ticket)
+            .await
+            .map_err(|e| ticket_error(&e))?;
+        Ok(Receipt::Charge {
+            charge_id: charge.id.clone(),
+            ticket_path: written.path().to_string_lossy().into_owned(),
+        })
+    }
+}
+
+/// The request for `ctx`'s effect. Always the same parameters for one effect: a provider
+/// refuses a key reused with other parameters.
+fn charge_request(ctx: &EffectCtx) -> ChargeRequest {
+    let cmd = &ctx.command;
+    let metadata = BTreeMap::from([
+        (EFFECT_ID_METADATA.to_owned(), ctx.effect_id.to_string()),
+        ("run_id".to_owned(), cmd.run_id.to_string()),
+    ]);
+    ChargeRequest {
+        amount: minor_units(cmd.amount),
+        currency: "usd".to_owned(),
+        reference: cmd.business_key.to_string(),
+        metadata,
+    }
+}
+
+/// Dollars to cents, rounded (the API only accepts positive, finite amounts).
+fn minor_units(amount: f64) -> u64 {
+    // The cast saturates; the API caps amounts far below u64::MAX cents.
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "rounded, positive and bounded by the API's validation"
+    )]
+    let cents = (amount * 100.0).round().max(0.0) as u64;
+    cents
+}
+
+impl SideEffect for ProviderEffect {
+    async fn perform(&self, ctx: &EffectCtx) -> Result<Receipt, EffectError> {
+        let reply = self
+            .client
+            .create_charge(&ctx.idempotency_key, &charge_request(ctx))
+            .await
+            .map_err(|e| unanswered(&e))?;
+        let retryable = reply.is_retryable();
+        match reply {
+            ChargeReply::Charged { charge, replayed } => {
+                info!(charge_id = %charge.id, replayed, key = %ctx.idempotency_key,
+                    "effect executed: provider charged (replayed: the key made a repeat a no-op)");
+                self.write_ticket(ctx, &charge).await
+            }
+            // A refusal that charged nothing: 409 (in flight), 429 and 5xx are worth retrying
+            // with the same key; a 400 (bad parameters, key reused with other ones) will be
+            // refused again.
+            ChargeReply::Declined { error, .. } => Err(EffectError::Permanent {
+                reason: format!("declined: {}", error.code),
+            }),
+            ChargeReply::Rejected {
+                status,
+                error,
+                retry_after,
+            } => {
+                let reason = format!(
+                    "provider answered {status} {}: {}",
+                    error.code, error.message
+                );
+                Err(if retryable {
+                    EffectError::Retryable {
+                        reason,
+                        retry_after,
+                    }
+                } else {
+                    EffectError::Permanent { reason }
+                })
+            }
+        }
+    }
+
+    /// This effect's charge: first its ticket (no network), then the provider's list of
+    /// charges for the business key, keeping only one whose metadata names this effect.
+    async fn lookup(&self, ctx: &EffectCtx) -> Result<Option<Receipt>, EffectError> {
+        let key = &ctx.command.business_key;
+        self.artifacts
+            .sync_tickets_dir()
+            .await
+            .map_err(|e| ticket_error(&e))?;
+        if let Ok(Some(ticket)) = self.artifacts.read_ticket(key).await
+            && ticket.effect_id == ctx.effect_id
+            && let Some(charge_id) = ticket.charge_id
+        {
+            let ticket_path = self
+                .artifacts
+                .ticket_path(key)
+                .to_string_lossy()
+                .into_owned();
+            return Ok(Some(Receipt::Charge {
+                charge_id,
+                ticket_path,
+            }));
+        }
+        let charges = self
+            .client
+            .list_charges(key.as_str())
+            .await
+            .map_err(|e| unanswered(&e))?;
+        let ours = charges.into_iter().find(|c| {
+            c.metadata.get(EFFECT_ID_METADATA).map(String::as_str) == Some(ctx.effect_id.as_str())
+        });
+        match ours {
+            Some(charge) => self.write_ticket(ctx, &charge).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// No answer: certainly not sent (retry), or sent with the outcome unknown (look up first).
+fn unanswered(err: &ClientError) -> EffectError {
+    let reason = err.to_string();
+    match err {
+        ClientError::NotSent(_) => EffectError::Retryable {
+            reason,
+            retry_after: None,
+        },
+        ClientError::Build(_) => EffectError::Permanent { reason },
+        ClientError::Unknown(_) | ClientError::Decode { .. } | ClientError::Status { .. } => {
+            EffectError::Unknown { reason }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! End to end against the payments provider's failure windows, counted at its ledger: a
+//! charge committed whose answer was lost, a 503 before anything was committed, and a call
+//! slower than its timeout. Each run must end with exactly one charge. And the mutation
+//! check: a worker broken on purpose must show up in the same ledgers as a double execution.
+
+mod common;
+
+use std::time::Duration;
+
+use common::stack::{Effect, Stack};
+use serde_json::json;
+use sidefx_core::{BusinessKey, RunStatus};
+use sidefx_provider::{FaultRates, Rate};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn completes_with_one_charge(rates: FaultRates, key: &str) -> Stack {
+    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let run = stack.post_run(json!({ "business_key": key }), None).await;
+    stack
+        .wait_status(&run, RunStatus::Completed, DEADLINE)
+        .await;
+    stack.assert_effect_once(&run).await;
+    stack
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_whose_answer_was_lost_is_found_not_repeated() {
+    let rates = FaultRates {
+        drop_after_commit: Rate::ALWAYS,
+        ..FaultRates::default()
+    };
+    let stack = completes_with_one_charge(rates, "lost-answer").await;
+    // The redelivery looked the charge up by its reference instead of charging again.
+    assert!(
+        stack.logs().contains("decision=\"healed\"") || stack.logs().contains("decision=healed"),
+        "healed from the provider's record:\n{}",
+        stack.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_before_commit_is_retried_with_the_same_key() {
+    let rates = FaultRates {
+        fail_before_commit: Rate::ALWAYS,
+        ..FaultRates::default()
+    };
+    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let run = stack
+        .post_run(json!({ "business_key": "flaky" }), None)
+        .await;
+    let key = format!("{run}:charge_card:flaky");
+    common::poll("two refused attempts", DEADLINE, || async {
+        let ledger = stack.ledger().await;
+        (ledger.requests_per_key.get(&key).copied().unwrap_or(0) >= 2).then_some(())
+    })
+    .await;
+    let provider = stack.provider.as_ref().expect("provider");
+    provider.faults.set_rates(FaultRates::default());
+    stack
+        .wait_status(&run, RunStatus::Completed, DEADLINE)
+        .await;
+    stack.assert_effect_once(&run).await;
+    let ledger = stack.ledger().await;
+    assert!(ledger.requests_per_key[&key] >= 3, "{ledger:?}");
+    assert_eq!(
+        ledger.requests_per_key.len(),
+        1,
+        "one key for every attempt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_slower_than_its_timeout_charges_once() {
+    let rates = FaultRates {
+        slow: Rate::ALWAYS,
+        slow_for: Duration::from_millis(1500),
+        ..FaultRates::default()
+    };
+    completes_with_one_charge(rates, "slow-call").await;
+}
+
+/// The harness can fail: with the step broken on purpose, a crash before the ack makes the
+/// redelivery execute again, and both ledgers say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mutation_shows_as_a_double_execution_in_both_ledgers() {
+    for effect in [Effect::Ticket, Effect::Provider(FaultRates::default())] {
+        let mut stack = Stack::start_with(0, effect).await;
+        stack.set_worker_env("SIDEFX_MUTATION", "rerun_effect");
+        stack.add_worker();
+        let body = json!({"business_key": "mutant", "fail_mode": "crash_after_effect_before_ack"});
+        let run = stack.post_run(body, None).await;
+        stack
+            .wait_status(&run, RunStatus::Completed, DEADLINE)
+            .await;
+        let key = BusinessKey::parse("mutant").expect("key");
+        let executions = stack.executions(&key).await;
+        assert!(
+            executions >= 2,
+            "{effect:?}: the broken worker executed {executions} time(s):\n{}",
+            stack.logs()
+        );
+    }
+}
