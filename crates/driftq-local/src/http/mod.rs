@@ -103,7 +103,7 @@ async fn endpoint(
     req: Request,
 ) -> Result<Response, ApiError> {
     match (path, method) {
-        ("/v1/healthz", _) => return Ok(meta::healthz()),
+        ("/v1/healthz", _) => return Ok(meta::healthz(app)),
         ("/v1/version", _) => return Ok(meta::version()),
         ("/v1/topics", &Method::GET) => return Ok(topics::list(app)),
         _ => {}
