@@ -34,6 +34,7 @@ use axum::response::Response;
 
 use crate::error::ApiError;
 use crate::state::Shared;
+use crate::state::stream_budget::Disconnect;
 
 /// Handler state: the shared broker state.
 #[derive(Debug, Clone)]
@@ -113,7 +114,10 @@ async fn endpoint(
     match path {
         "/v1/topics" => topics::create(app, &input),
         "/v1/produce" => produce::produce(app, &input).await,
-        "/v1/consume" => consume::consume(app, &input).await,
+        "/v1/consume" => {
+            let disconnect = parts.extensions.get::<Disconnect>().cloned();
+            consume::consume(app, &input, disconnect).await
+        }
         "/v1/ack" => ack::handle(app, &input, ack::Kind::Ack).await,
         _ => ack::handle(app, &input, ack::Kind::Nack).await,
     }

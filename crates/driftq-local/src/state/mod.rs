@@ -16,6 +16,7 @@
 //! | [`acks`] | ack and nack |
 //! | [`dlq`] | dead-letter copies |
 //! | [`streams`] | opening and closing consume streams |
+//! | [`stream_budget`] | the bound on what a stream may have queued |
 //! | [`restore`] | rebuilding the state from the WAL |
 //! | [`metrics`] | Prometheus exposition |
 
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod produce;
 pub mod redelivery;
 pub mod restore;
+pub mod stream_budget;
 pub mod streams;
 pub mod topics;
 
