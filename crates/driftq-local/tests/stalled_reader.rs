@@ -61,6 +61,10 @@ fn closed_by_peer(tcp: &mut TcpStream, within: Duration) -> bool {
     false
 }
 
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped test or a measured figure says so in the test output"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_never_reads_is_cut_off_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::gojson::{self, GoStruct, go_deserialize};
 use crate::http::input::Input;
+use crate::http::limits;
 use crate::state::Shared;
 use crate::state::stream_budget::{Disconnect, StreamBudget};
 use crate::state::streams::StreamKey;
@@ -87,6 +88,8 @@ fn params(input: &Input, default_lease: Duration) -> Result<ConsumeParams, ApiEr
     if lease_ms < 0 {
         return Err(ApiError::invalid("invalid lease_ms"));
     }
+    limits::name("group", group)?;
+    limits::name("owner", owner)?;
     Ok(ConsumeParams {
         topic: topic.to_owned(),
         group: group.to_owned(),

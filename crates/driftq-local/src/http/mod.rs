@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`conn`] | accepting connections, read timeout, graceful shutdown (§1.1) |
 //! | [`input`] | query string vs JSON body (§1.6) |
+//! | [`limits`] | input limits of this broker that the real one lacks |
 //! | [`gojson`] | Go-style decoding of the fixed-structure bodies (case-insensitive names) |
 //! | [`topics`], [`produce`] (+ [`produce_json`]), [`consume`], [`ack`], [`meta`] | the endpoints |
 //! | [`response`] | bodies, error rendering, 404/405 |
@@ -17,6 +18,7 @@ pub mod conn;
 pub mod consume;
 pub mod gojson;
 pub mod input;
+pub mod limits;
 pub mod meta;
 pub mod produce;
 pub mod produce_json;

@@ -132,7 +132,7 @@ impl Writer {
                 }
                 self.publisher.durable(range.1);
             }
-            Err(e) => self.failed(batch, range, WalError::io(&self.path, e)),
+            Err(e) => self.failed(batch, range, &WalError::io(&self.path, e)),
         }
     }
 
@@ -146,7 +146,7 @@ impl Writer {
         Ok(())
     }
 
-    fn failed(&mut self, batch: Vec<Queued>, range: (u64, u64), err: WalError) {
+    fn failed(&mut self, batch: Vec<Queued>, range: (u64, u64), err: &WalError) {
         tracing::error!(error = %err, records = batch.len(),
             "wal append failed; answering its requests with the error, retrying on the next write");
         self.torn = true;
@@ -158,7 +158,7 @@ impl Writer {
         let dropped: Vec<u64> = dropped.iter().map(|q| q.seq).collect();
         // Everything below the first kept record is settled (on disk or dropped).
         let resolved = kept.first().map_or(range.1, |q| q.seq - 1);
-        self.publisher.failed(range, &dropped, resolved, &err);
+        self.publisher.failed(range, &dropped, resolved, err);
         self.retry = kept;
     }
 }
