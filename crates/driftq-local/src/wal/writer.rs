@@ -78,15 +78,21 @@ impl Waiters {
         }
     }
 
-    /// Completes the waiters up to `upto` with `result`.
-    fn complete(&mut self, upto: u64, result: &Result<(), WalError>) {
+    /// Takes the waiters up to `upto`, to be completed once the lock is released and
+    /// the watch shows the new progress (a client told about a failure must find the
+    /// health check already degraded).
+    fn take_upto(&mut self, upto: u64) -> Vec<oneshot::Sender<Result<(), WalError>>> {
         let keep = self.waiting.split_off(&(upto + 1));
-        for tx in std::mem::replace(&mut self.waiting, keep)
+        std::mem::replace(&mut self.waiting, keep)
             .into_values()
             .flatten()
-        {
-            let _ = tx.send(result.clone());
-        }
+            .collect()
+    }
+}
+
+fn complete(waiters: Vec<oneshot::Sender<Result<(), WalError>>>, result: &Result<(), WalError>) {
+    for tx in waiters {
+        let _ = tx.send(result.clone());
     }
 }
 
@@ -228,16 +234,17 @@ pub(super) struct Publisher {
 impl Publisher {
     /// Records up to `seq` are on disk; a degraded log is healthy again.
     pub(super) fn durable(&self, seq: u64) {
-        {
+        let done = {
             let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             w.progress.durable = seq;
             w.progress.degraded = None;
-            w.complete(seq, &Ok(()));
-        }
+            w.take_upto(seq)
+        };
         self.watch.send_modify(|p| {
             p.durable = seq;
             p.degraded = None;
         });
+        complete(done, &Ok(()));
     }
 
     /// The write of `first..=last` failed: its waiters fail, `dropped` messages are gone
@@ -250,19 +257,20 @@ impl Publisher {
         resolved: u64,
         err: &WalError,
     ) {
-        {
+        let done = {
             let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             w.record_failure(first, last, err);
             w.dropped.extend(dropped);
             w.progress.degraded = Some(err.clone());
             w.progress.durable = w.progress.durable.max(resolved);
-            w.complete(last, &Err(err.clone()));
-        }
+            w.take_upto(last)
+        };
         self.watch.send_modify(|p| {
             p.durable = p.durable.max(resolved);
             p.degraded = Some(err.clone());
             p.drops += dropped.len() as u64;
         });
+        complete(done, &Err(err.clone()));
     }
 
     /// True while the last write failed.
