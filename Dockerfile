@@ -49,6 +49,8 @@ ENTRYPOINT ["sidefx-worker"]
 # Last, so a plain `docker build .` produces the API image.
 FROM runtime AS api
 COPY --from=build /src/target/release/sidefx-api /usr/local/bin/sidefx-api
+# The API binds loopback unless told otherwise; in a container it must listen on all
+# interfaces for the published port to reach it.
 ENV API_ADDR=0.0.0.0:8000
 EXPOSE 8000
 ENTRYPOINT ["sidefx-api"]

@@ -83,7 +83,18 @@ pub struct Limits {
     /// within it again; also closes keep-alive connections idle that long.
     #[arg(long, default_value_t = 5000)]
     pub read_timeout_ms: u64,
+
+    /// Bytes one consume stream may have queued toward a client that is not reading;
+    /// past it the stream is closed and its messages come back after their lease.
+    /// Not a limit of the real broker, which buffers without bound.
+    #[arg(long, default_value_t = DEFAULT_MAX_STREAM_BUFFER_BYTES)]
+    pub max_stream_buffer_bytes: usize,
 }
+
+/// Default of `--max-stream-buffer-bytes`: far above what a reading consumer ever has
+/// queued (the socket takes items as they come), small next to the memory a stalled one
+/// would otherwise take.
+pub const DEFAULT_MAX_STREAM_BUFFER_BYTES: usize = 8 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -95,6 +106,7 @@ impl Default for Limits {
             redelivery_tick_ms: 250,
             idempotency_ttl_secs: 600,
             read_timeout_ms: 5000,
+            max_stream_buffer_bytes: DEFAULT_MAX_STREAM_BUFFER_BYTES,
         }
     }
 }

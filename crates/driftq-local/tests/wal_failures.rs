@@ -1,8 +1,9 @@
 //! WAL failures through the real binary: a write that fails after start-up
 //! (the file-size limit makes `write` fail with EFBIG, which works even as
-//! root, unlike permissions) is answered with a clear 400 and is sticky, with
-//! no panic; an unusable WAL path or a corrupt middle line stop start-up with
-//! exit status 1 and a message naming the problem.
+//! root, unlike permissions) is answered with a clear 400, health says
+//! `degraded`, and the next write that fits recovers, with no panic; an
+//! unusable WAL path or a corrupt middle line stop start-up with exit status 1
+//! and a message naming the problem. `disk_full.rs` fills a real file system.
 
 mod common;
 
@@ -77,7 +78,7 @@ mod write_failure {
     use super::{WAIT, common};
 
     #[tokio::test]
-    async fn a_failed_append_is_a_sticky_400_without_a_panic() {
+    async fn a_failed_append_is_a_400_then_the_next_write_recovers() {
         let dir = tempfile::tempdir().unwrap();
         let wal = dir.path().join("driftq.wal");
         // `ulimit -f 4`: the WAL may grow to 2 KiB; an ignored SIGXFSZ survives
@@ -89,37 +90,32 @@ mod write_failure {
             .arg(&wal);
         let (mut child, base, rx) = common::spawn_listening(&mut command, WAIT);
         let http = reqwest::Client::new();
-        let post = |q: String| {
-            let http = http.clone();
-            async move {
-                let resp = http.post(q).send().await.expect("answered, not dropped");
-                let status = resp.status().as_u16();
-                (
-                    status,
-                    resp.json::<serde_json::Value>().await.unwrap_or_default(),
-                )
-            }
-        };
-        assert_eq!(post(format!("{base}/v1/topics?name=t")).await.0, 201);
-        assert_eq!(
-            post(format!("{base}/v1/produce?topic=t&value=small"))
-                .await
-                .0,
-            200
-        );
+        assert_eq!(post(&http, format!("{base}/v1/topics?name=t")).await.0, 201);
+        let small = format!("{base}/v1/produce?topic=t&value=small");
+        assert_eq!(post(&http, small.clone()).await.0, 200);
         let big = "x".repeat(4096);
-        let (status, body) = post(format!("{base}/v1/produce?topic=t&value={big}")).await;
+        let (status, body) = post(&http, format!("{base}/v1/produce?topic=t&value={big}")).await;
         assert_eq!(status, 400, "{body}");
         let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains("File too large"), "{message}");
-        // Sticky: nothing after a hole in the log may be acknowledged.
-        let (status, body) = post(format!("{base}/v1/produce?topic=t&value=small")).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("INVALID_ARGUMENT"))
+        let health = get(&http, format!("{base}/v1/healthz")).await;
+        assert_eq!(health["status"], "degraded", "{health}");
+        // The next write is the retry: the half-written line was cut off, so it fits.
+        assert_eq!(post(&http, small).await.0, 200);
+        let health = get(&http, format!("{base}/v1/healthz")).await;
+        assert_eq!(health, serde_json::json!({"status": "ok"}));
+        // Only the acknowledged messages are delivered; the failed one never is.
+        let mut consumer = common::Consumer::open(
+            &http,
+            format!("{base}/v1/consume?topic=t&group=g&owner=o&lease_ms=30000"),
         );
-        let health = http.get(format!("{base}/v1/healthz")).send().await.unwrap();
-        assert_eq!(health.status(), 200);
+        let items = consumer.take(2, WAIT).await;
+        assert!(items.iter().all(|i| i["value"] == "small"), "{items:?}");
+        assert_eq!(
+            consumer.next(std::time::Duration::from_millis(300)).await,
+            None
+        );
+        consumer.close();
         assert!(
             child.try_wait().unwrap().is_none(),
             "the broker is still running"
@@ -132,6 +128,22 @@ mod write_failure {
             log.iter().any(|l| l.contains("wal append failed")),
             "{log:?}"
         );
+        assert!(log.iter().any(|l| l.contains("recovered")), "{log:?}");
         assert!(!log.iter().any(|l| l.contains("panicked")), "{log:?}");
+        // What the log holds replays: both small messages, nothing torn.
+        let text = std::fs::read_to_string(&wal).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    pub(super) async fn post(http: &reqwest::Client, url: String) -> (u16, serde_json::Value) {
+        let resp = http.post(url).send().await.expect("answered, not dropped");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or_default())
+    }
+
+    pub(super) async fn get(http: &reqwest::Client, url: String) -> serde_json::Value {
+        let resp = http.get(url).send().await.expect("answered");
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap_or_default()
     }
 }

@@ -15,8 +15,9 @@ use crate::cors::AllowedOrigins;
     about = "HTTP API of sidefx: create runs, stream their events, inspect side effects"
 )]
 pub struct ApiConfig {
-    /// Address to listen on.
-    #[arg(long, env = "API_ADDR", default_value = "0.0.0.0:8000")]
+    /// Address to listen on. Loopback by default, so a development API is not reachable from
+    /// the network by accident; containers set `API_ADDR=0.0.0.0:8000`.
+    #[arg(long, env = "API_ADDR", default_value = "127.0.0.1:8000")]
     pub api_addr: SocketAddr,
 
     /// DriftQ connection.
@@ -31,9 +32,53 @@ pub struct ApiConfig {
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 
-    /// Browser origins allowed by CORS: comma-separated, or `*` for any.
+    /// Browser origins allowed by CORS: comma-separated, or `*` for any. `*` lets every web
+    /// page a user opens call this API from their browser, so it is refused at startup
+    /// unless `API_ALLOW_ANY_ORIGIN=1` confirms it (then it is logged as a warning).
     #[arg(long, env = "ALLOW_ORIGINS", default_value = "http://localhost:3000")]
     pub allow_origins: AllowedOrigins,
+
+    /// Confirms `ALLOW_ORIGINS=*`.
+    #[arg(long, env = "API_ALLOW_ANY_ORIGIN", default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_any_origin: bool,
+
+    /// `Host` header values accepted (comma-separated host or host:port, e.g.
+    /// `localhost:8000,api.example.com`); other values get 421 `misdirected_request`.
+    /// Protects a loopback API from DNS rebinding. Unset: any Host.
+    #[arg(long, env = "API_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Time a client has to send a request's line and headers (ms); then the connection is
+    /// closed. Also how long an idle keep-alive connection stays open. Bounds slow clients
+    /// that trickle header bytes to hold connections.
+    #[arg(long, env = "API_HEADER_TIMEOUT_MS", default_value_t = 5000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+
+    /// Time a client has to send a whole request body (ms); then 408 `request_timeout`.
+    #[arg(long, env = "API_BODY_TIMEOUT_MS", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+
+    /// Time a request may take from its headers to its response (ms); then 408
+    /// `request_timeout`. An event stream's body is not covered (it is meant to stay open).
+    #[arg(long, env = "API_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Most event streams (`/runs/{id}/events`) open at once; more get 503
+    /// `too_many_streams` with `Retry-After`. Streams do not hold connection slots
+    /// (`API_MAX_CONNECTIONS`), so watchers can never starve requests.
+    #[arg(long, env = "API_MAX_STREAMS", default_value_t = crate::stream_limit::DEFAULT_MAX_STREAMS,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+
+    /// Most event streams one client (peer IP address) may hold open at once.
+    #[arg(long, env = "API_MAX_STREAMS_PER_CLIENT",
+        default_value_t = crate::stream_limit::DEFAULT_MAX_STREAMS_PER_CLIENT,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_client: u32,
 
     /// Most `POST /runs` requests served at once; more are answered 503 `overloaded` with
     /// `Retry-After` at once. Bounds the API's memory when clients send faster than the
@@ -43,11 +88,11 @@ pub struct ApiConfig {
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inflight_runs: u32,
 
-    /// Most connections kept open at once; more wait in the kernel's accept backlog until
-    /// one closes. Bounds the API's memory against clients that open a connection per
-    /// request. A connection without traffic for 60 s is closed, so idle keep-alive
-    /// connections cannot hold every slot. Event streams (`/runs/{id}/events`) hold one each
-    /// (their keep-alive comments keep them open): size it for your watchers.
+    /// Most connections kept open at once for requests; more wait in the kernel's accept
+    /// backlog until one closes. Bounds the API's memory against clients that open a
+    /// connection per request. Idle connections and slow senders are closed after
+    /// `API_HEADER_TIMEOUT_MS`, so they cannot hold every slot for long. An event stream
+    /// gives its slot back once admitted (streams are bounded by `API_MAX_STREAMS`).
     #[arg(long, env = "API_MAX_CONNECTIONS", default_value_t = crate::state::DEFAULT_MAX_CONNECTIONS,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

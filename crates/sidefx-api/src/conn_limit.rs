@@ -1,11 +1,13 @@
-//! A cap on open connections, in front of `axum::serve`.
+//! A cap on open connections, in front of the server loop (`serve.rs`).
 //!
 //! `POST /runs` sheds load per request (see `AppState::admit_run`), but an overloaded API still
 //! holds one task and hyper's buffers per open connection, and a client that opens a
 //! connection per waiting request (an open-loop load generator, a fleet of retrying clients)
 //! can open thousands. Beyond the cap the listener stops accepting: new connections wait in
 //! the kernel's accept backlog, where they cost this process nothing, until one closes.
-//! Streams (`/runs/{id}/events`) count too: size the cap for your watchers.
+//! An admitted event stream (`/runs/{id}/events`) gives its slot back through
+//! [`ConnectionSlot::release`]: streams are bounded by `stream_limit.rs` instead, so
+//! watchers can never take the slots requests need.
 //!
 //! A cap is only safe with an idle timeout: `axum::serve` keeps an idle keep-alive connection
 //! open for as long as its client does, so a few clients with connection pools could hold
@@ -17,7 +19,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -66,7 +68,7 @@ impl Listener for LimitedListener {
         let (io, addr) = Listener::accept(&mut self.inner).await;
         let stream = LimitedStream {
             io,
-            _permit: permit,
+            slot: ConnectionSlot(Arc::new(Mutex::new(permit))),
             idle_timeout: self.idle_timeout,
             idle: Box::pin(tokio::time::sleep(self.idle_timeout)),
         };
@@ -78,17 +80,34 @@ impl Listener for LimitedListener {
     }
 }
 
+/// The slot of one connection: freed when the connection closes, or earlier by
+/// [`ConnectionSlot::release`]. Clones share the slot.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl ConnectionSlot {
+    /// Gives the slot back while the connection stays open (an admitted event stream).
+    pub fn release(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}
+
 /// An accepted connection; its slot frees when hyper drops it (the connection closed).
 #[derive(Debug)]
 pub struct LimitedStream {
     io: TcpStream,
-    _permit: Option<OwnedSemaphorePermit>,
+    slot: ConnectionSlot,
     idle_timeout: Duration,
     /// Fires [`IDLE_TIMEOUT`] after the last byte read or written.
     idle: Pin<Box<Sleep>>,
 }
 
 impl LimitedStream {
+    /// This connection's slot (the server puts it in every request's extensions).
+    pub fn slot(&self) -> ConnectionSlot {
+        self.slot.clone()
+    }
+
     /// Bytes moved: the idle clock starts again.
     fn active(&mut self) {
         self.idle.as_mut().reset(Instant::now() + self.idle_timeout);

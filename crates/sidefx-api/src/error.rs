@@ -9,7 +9,6 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sidefx_core::{ArtifactError, PublishError, StoreError};
 use utoipa::ToSchema;
 
 /// Everything a request can fail with. Handlers return `Result<_, ApiError>`; the
@@ -54,9 +53,23 @@ pub enum ApiError {
     /// configured to (`--max-inflight-runs`); nothing was stored.
     #[error("too many run requests in flight")]
     Overloaded,
-    /// 503: the broker could not be reached or answered with a server error.
+    /// 503 + `Retry-After`: the broker could not be reached, answered with a server error,
+    /// or could not store the message (its disk is full or failing).
     #[error("broker unavailable: {0}")]
     BrokerUnavailable(String),
+    /// 503 + `Retry-After`: the API's own store cannot write (disk full, I/O error, locked).
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
+    /// 503 + `Retry-After`: as many event streams are open as allowed (in total, or for
+    /// this client).
+    #[error("too many event streams open")]
+    TooManyStreams,
+    /// 408: the client did not send its body, or the request did not complete, in time.
+    #[error("request took too long")]
+    RequestTimeout,
+    /// 421: the `Host` header is not in `API_ALLOWED_HOSTS`.
+    #[error("this server does not answer for that Host")]
+    MisdirectedHost,
     /// 502: the broker refused a request for a reason that is not the client's fault.
     #[error("broker error: {0}")]
     BrokerRejected(String),
@@ -75,8 +88,9 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// Stable machine-readable code: `invalid_request`, `malformed_json`,
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `overloaded`, `broker_backpressure`, `broker_unavailable`,
-    /// `broker_error`, `internal`.
+    /// `payload_too_large`, `request_timeout`, `misdirected_request`, `overloaded`,
+    /// `too_many_streams`, `broker_backpressure`, `broker_unavailable`,
+    /// `storage_unavailable`, `broker_error`, `internal`.
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
@@ -116,6 +130,12 @@ impl ApiError {
             ApiError::BrokerUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable")
             }
+            ApiError::StorageUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+            ApiError::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::MisdirectedHost => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
             ApiError::BrokerRejected(_) => (StatusCode::BAD_GATEWAY, "broker_error"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -139,6 +159,12 @@ impl ApiError {
             ),
             ApiError::BrokerUnavailable(_) => (
                 "the message broker is unavailable; retry later".into(),
+                None,
+            ),
+            ApiError::StorageUnavailable(_) => (
+                "the API's storage is unavailable (disk full or failing); retry after the \
+                 Retry-After delay"
+                    .into(),
                 None,
             ),
             ApiError::BrokerRejected(_) => ("the message broker refused the request".into(), None),
@@ -171,7 +197,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(self.body(code))).into_response();
         let retry_after = match &self {
             ApiError::BrokerBackpressure { retry_after, .. } => Some(*retry_after),
-            ApiError::Overloaded => Some(OVERLOADED_RETRY_AFTER),
+            ApiError::Overloaded | ApiError::TooManyStreams => Some(OVERLOADED_RETRY_AFTER),
+            ApiError::BrokerUnavailable(_) | ApiError::StorageUnavailable(_) => {
+                Some(UNAVAILABLE_RETRY_AFTER)
+            }
             _ => None,
         };
         if let Some(retry_after) = retry_after {
@@ -188,54 +217,14 @@ impl IntoResponse for ApiError {
 /// in-flight requests finish within milliseconds to a few seconds.
 const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// The `Retry-After` of a broker or store outage: long enough for a restart or freed disk
+/// space to matter, short enough that a client does not give up on a blip.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
+
 /// `Retry-After` is whole seconds: round up, and never 0 (that would invite a busy loop).
 fn retry_after_secs(retry_after: Duration) -> u64 {
     let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     secs.max(1)
-}
-
-impl ApiError {
-    /// Maps a broker failure; `detail` (logged only) says what we were doing.
-    fn from_broker(err: &driftq_client::Error, detail: String) -> Self {
-        match err {
-            driftq_client::Error::Backpressure {
-                reason,
-                retry_after,
-            } => ApiError::BrokerBackpressure {
-                reason: reason.clone(),
-                retry_after: *retry_after,
-            },
-            err if err.is_transient() => ApiError::BrokerUnavailable(detail),
-            _ => ApiError::BrokerRejected(detail),
-        }
-    }
-}
-
-impl From<driftq_client::Error> for ApiError {
-    fn from(err: driftq_client::Error) -> Self {
-        ApiError::from_broker(&err, err.to_string())
-    }
-}
-
-impl From<PublishError> for ApiError {
-    fn from(err: PublishError) -> Self {
-        match err.driftq_error() {
-            Some(source) => ApiError::from_broker(source, err.to_string()),
-            None => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        ApiError::Internal(format!("store: {err}"))
-    }
-}
-
-impl From<ArtifactError> for ApiError {
-    fn from(err: ArtifactError) -> Self {
-        ApiError::Internal(format!("artifacts: {err}"))
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use sidefx_core::RunId;
 
 use crate::error::ApiError;
+use crate::timeouts::BodyTimeout;
 
 /// Name of the request header that makes `POST /runs` idempotent.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -36,8 +37,18 @@ where
                 "expected `Content-Type: application/json`",
             ));
         }
+        // The whole body must arrive within the body deadline (a total, so a client that
+        // trickles bytes cannot hold the request open); `timeouts::request_deadline` sets it.
+        let deadline = req.extensions().get::<BodyTimeout>().map(|t| t.0);
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, read)
+                .await
+                .map_err(|_| ApiError::RequestTimeout)?,
+            None => read.await,
+        };
         // Reading through `Bytes` applies `DefaultBodyLimit`; its rejection says 413.
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let body = read.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {

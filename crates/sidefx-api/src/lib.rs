@@ -10,13 +10,18 @@ pub mod config;
 pub mod conn_limit;
 pub mod cors;
 pub mod error;
+mod error_sources;
 mod event_stream;
 pub mod extract;
+pub mod host_check;
 pub mod openapi;
 pub mod routes;
 mod run_messages;
 pub mod run_request;
+mod serve;
 pub mod state;
+pub mod stream_limit;
+pub mod timeouts;
 
 use std::future::Future;
 
@@ -56,7 +61,11 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(state.allowed_origins.layer());
+        .layer(state.allowed_origins.layer())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host_check::check_host,
+        ));
     Router::new()
         .route("/runs", post(runs::create_run))
         .route("/runs/{run_id}", get(runs::get_run))
@@ -71,6 +80,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::route_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Inside the router, so every route (and the fallback) sees its `MatchedPath`.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            timeouts::request_deadline,
+        ))
         .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware)
@@ -121,9 +134,8 @@ pub async fn serve(
         signal_state.begin_shutdown();
     };
     let listener = conn_limit::LimitedListener::new(listener, state.max_connections);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .await
+    let header_timeout = state.timeouts.header;
+    serve::serve_connections(listener, app(state), header_timeout, signal).await
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `docker stop` and process managers send).

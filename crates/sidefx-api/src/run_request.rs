@@ -48,7 +48,8 @@ impl CreateRunBody {
                 .map_err(|err| ApiError::invalid("business_key", err.rule()))?,
         };
         let amount = self.amount.unwrap_or(DEFAULT_AMOUNT);
-        if !amount.is_finite() || amount < 0.0 {
+        // `-0.0 < 0.0` is false, so the sign bit is checked too: `-0` is not a valid amount.
+        if !amount.is_finite() || amount.is_sign_negative() {
             return Err(ApiError::invalid("amount", "must be a finite number >= 0"));
         }
         Ok(RunRequest {
@@ -115,6 +116,8 @@ mod tests {
             (r#"{"business_key":""}"#, "business_key"),
             (r#"{"business_key":7}"#, "business_key"),
             (r#"{"business_key":"k","amount":-1}"#, "amount"),
+            (r#"{"business_key":"k","amount":-0}"#, "amount"),
+            (r#"{"business_key":"k","amount":-0.0}"#, "amount"),
             (r#"{"business_key":"k","amount":"1"}"#, "amount"),
             (r#"{"business_key":"k","max_attempts":0}"#, "max_attempts"),
             (r#"{"business_key":"k","max_attempts":21}"#, "max_attempts"),

@@ -12,13 +12,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::config::ApiConfig;
 use crate::cors::AllowedOrigins;
 use crate::error::ApiError;
+use crate::host_check::AllowedHosts;
+use crate::stream_limit::{DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT, StreamLimits};
+use crate::timeouts::Timeouts;
 
 /// Default of `--max-inflight-runs`: far above what a closed-loop client with a few dozen
 /// connections keeps in flight, low enough that an overload costs a few MiB, not hundreds.
 pub const DEFAULT_MAX_INFLIGHT_RUNS: u32 = 64;
 
-/// Default of `--max-connections` (see `conn_limit.rs`).
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+/// Default of `--max-connections` (see `conn_limit.rs`): an open connection costs a task and
+/// a few KiB of buffers, so a thousand is cheap, and it takes that many slow clients at once
+/// (each cut off after the header timeout) to hold every slot.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
 
 /// What the handlers share (through axum's `State`). Clones share everything.
 #[derive(Clone)]
@@ -37,6 +42,12 @@ pub struct AppState {
     run_admission: Arc<Semaphore>,
     /// Open connections [`crate::serve`] keeps at most.
     pub(crate) max_connections: u32,
+    /// Header, body and request deadlines.
+    pub(crate) timeouts: Timeouts,
+    /// Bounds on open event streams.
+    pub(crate) stream_limits: StreamLimits,
+    /// `Host` allow-list (empty = any).
+    pub(crate) allowed_hosts: AllowedHosts,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -50,12 +61,24 @@ pub enum ApiStartError {
     /// `DRIFTQ_HTTP_URL` is not a usable URL.
     #[error("DriftQ client: {0}")]
     Driftq(#[from] driftq_client::Error),
+    /// `ALLOW_ORIGINS=*` without `API_ALLOW_ANY_ORIGIN=1`.
+    #[error(
+        "ALLOW_ORIGINS=* lets every web page call this API from its visitors' browsers; \
+         list the origins, or set API_ALLOW_ANY_ORIGIN=1 to confirm"
+    )]
+    AnyOriginUnconfirmed,
 }
 
 impl AppState {
     /// Opens the store and builds the broker client. Does not contact the broker: the API
     /// starts while DriftQ is down and `/healthz` says so.
     pub async fn from_config(config: &ApiConfig) -> Result<AppState, ApiStartError> {
+        if config.allow_origins == AllowedOrigins::Any {
+            if !config.allow_any_origin {
+                return Err(ApiStartError::AnyOriginUnconfirmed);
+            }
+            tracing::warn!("ALLOW_ORIGINS=*: any web page may call this API from a browser");
+        }
         let store = Store::open(&config.store.db_path).await?;
         let client = driftq_client::Client::new(&config.driftq.driftq_http_url)?;
         let state = AppState::new(
@@ -64,9 +87,13 @@ impl AppState {
             Artifacts::new(config.store.artifacts_dir.clone()),
             config.allow_origins.clone(),
         );
-        Ok(state
+        let mut state = state
             .with_max_inflight_runs(config.max_inflight_runs)
-            .with_max_connections(config.max_connections))
+            .with_max_connections(config.max_connections);
+        state.timeouts = Timeouts::from_config(config);
+        state.stream_limits = StreamLimits::new(config.max_streams, config.max_streams_per_client);
+        state.allowed_hosts = AllowedHosts::new(&config.allowed_hosts);
+        Ok(state)
     }
 
     /// State from ready-made parts (what `from_config` does after opening them).
@@ -86,6 +113,9 @@ impl AppState {
             metrics: metrics_handle(),
             run_admission: admission(DEFAULT_MAX_INFLIGHT_RUNS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            timeouts: Timeouts::default(),
+            stream_limits: StreamLimits::new(DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT),
+            allowed_hosts: AllowedHosts::default(),
             shutdown: Arc::new(watch::channel(false).0),
         }
     }

@@ -118,6 +118,7 @@ pub async fn handle(app: &AppState, input: &Input, kind: Kind) -> Result<Respons
         Input::Body(body) => from_json(body, kind)?,
     };
     let (t, reason) = target(fields)?;
+    crate::http::limits::reason(&reason)?;
     // After a failed append nothing can become durable: refuse before changing state.
     app.shared.wal.check()?;
     let seq = {

@@ -7,6 +7,10 @@
 //! also closes keep-alive connections that stay idle that long — as Go does,
 //! whose idle timeout defaults to the read timeout. Consume streams are not
 //! affected: no head is awaited while a response is being written.
+//!
+//! Each request carries a [`Disconnect`] for its connection: a consume stream
+//! whose client stopped reading fires it, and the connection is dropped even
+//! though hyper is blocked writing to it.
 
 use std::time::Duration;
 
@@ -19,6 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+use crate::state::stream_budget::Disconnect;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -65,8 +71,11 @@ async fn connection(
     // Go sets TCP_NODELAY on every accepted connection; without it small
     // responses can wait for delayed ACKs.
     let _ = tcp.set_nodelay(true);
+    let (disconnect, mut cut) = Disconnect::new();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        app.clone().oneshot(req.map(Body::new))
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(disconnect.clone());
+        app.clone().oneshot(req)
     });
     let mut builder = http1::Builder::new();
     builder
@@ -82,6 +91,8 @@ async fn connection(
             return;
         }
         () = stop_requested(&mut stop) => conn.as_mut().graceful_shutdown(),
+        // Dropping the connection closes the socket and drops the stream's body.
+        _ = cut.wait_for(|cut| *cut) => return,
     }
     let _ = conn.await;
 }

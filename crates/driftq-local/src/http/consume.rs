@@ -22,7 +22,9 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::gojson::{self, GoStruct, go_deserialize};
 use crate::http::input::Input;
+use crate::http::limits;
 use crate::state::Shared;
+use crate::state::stream_budget::{Disconnect, StreamBudget};
 use crate::state::streams::StreamKey;
 
 /// Validated consume parameters.
@@ -86,6 +88,8 @@ fn params(input: &Input, default_lease: Duration) -> Result<ConsumeParams, ApiEr
     if lease_ms < 0 {
         return Err(ApiError::invalid("invalid lease_ms"));
     }
+    limits::name("group", group)?;
+    limits::name("owner", owner)?;
     Ok(ConsumeParams {
         topic: topic.to_owned(),
         group: group.to_owned(),
@@ -117,29 +121,55 @@ impl Drop for StreamGuard {
     }
 }
 
-/// Opens a stream and answers once the first item is there.
-pub async fn consume(app: &AppState, input: &Input) -> Result<Response, ApiError> {
-    let default_lease = app.shared.lock().limits.default_lease();
+/// Opens a stream and answers once the first item is there. `disconnect` closes this
+/// request's connection if the client stops reading (see `state::stream_budget`).
+pub async fn consume(
+    app: &AppState,
+    input: &Input,
+    disconnect: Option<Disconnect>,
+) -> Result<Response, ApiError> {
+    let (default_lease, limit) = {
+        let state = app.shared.lock();
+        let limits = &state.limits;
+        (limits.default_lease(), limits.max_stream_buffer_bytes)
+    };
     let p = params(input, default_lease)?;
-    let (key, mut rx) =
-        app.shared
-            .lock()
-            .open_stream(&p.topic, &p.group, &p.owner, p.lease, Instant::now())?;
+    let names = (p.topic.clone(), p.group.clone(), p.owner.clone());
+    let budget = StreamBudget::new(limit, disconnect, names);
+    let (key, mut rx) = app.shared.lock().open_stream(
+        &p.topic,
+        &p.group,
+        &p.owner,
+        p.lease,
+        Arc::clone(&budget),
+        Instant::now(),
+    )?;
     let guard = StreamGuard {
         shared: Arc::clone(&app.shared),
         key,
     };
-    let first = rx.recv().await;
-    Ok(stream_response(first, rx, guard))
+    let first = next_item(&mut rx, &budget).await;
+    Ok(stream_response(first, rx, budget, guard))
+}
+
+/// The next queued item, handing its bytes back to the budget; `None` ends the stream
+/// (shutdown, or the stream was cut off for not reading).
+async fn next_item(rx: &mut UnboundedReceiver<Bytes>, budget: &StreamBudget) -> Option<Bytes> {
+    let item = rx.recv().await?;
+    budget.release(item.len());
+    (!budget.is_overflowed()).then_some(item)
 }
 
 fn stream_response(
     first: Option<Bytes>,
     rx: UnboundedReceiver<Bytes>,
+    budget: Arc<StreamBudget>,
     guard: StreamGuard,
 ) -> Response {
-    let rest = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|item| (item, (rx, guard)))
+    let state = (rx, budget, guard);
+    let rest = futures::stream::unfold(state, |(mut rx, budget, guard)| async move {
+        let item = next_item(&mut rx, &budget).await?;
+        Some((item, (rx, budget, guard)))
     });
     let items = futures::stream::iter(first)
         .chain(rest)

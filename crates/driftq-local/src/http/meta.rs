@@ -7,9 +7,13 @@ use serde::Serialize;
 
 use crate::http::{AppState, response};
 
+/// `{"status":"ok"}` as the real broker answers; `degraded` plus the error while WAL
+/// writes fail (a driftq-local addition, see the README).
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wal_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -19,9 +23,21 @@ struct Version {
     wal_enabled: bool,
 }
 
-/// `{"status":"ok"}`.
-pub fn healthz() -> Response {
-    response::json(StatusCode::OK, &Health { status: "ok" })
+/// `{"status":"ok"}`, or `{"status":"degraded","wal_error":…}` while the last WAL write
+/// failed (still 200: the broker serves reads and recovers by itself; a restart would
+/// not help a full disk).
+pub fn healthz(app: &AppState) -> Response {
+    let health = match app.shared.wal.degraded() {
+        None => Health {
+            status: "ok",
+            wal_error: None,
+        },
+        Some(err) => Health {
+            status: "degraded",
+            wal_error: Some(err.to_string()),
+        },
+    };
+    response::json(StatusCode::OK, &health)
 }
 
 /// Build stamps; this broker always writes a WAL.

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`conn`] | accepting connections, read timeout, graceful shutdown (§1.1) |
 //! | [`input`] | query string vs JSON body (§1.6) |
+//! | [`limits`] | input limits of this broker that the real one lacks |
 //! | [`gojson`] | Go-style decoding of the fixed-structure bodies (case-insensitive names) |
 //! | [`topics`], [`produce`] (+ [`produce_json`]), [`consume`], [`ack`], [`meta`] | the endpoints |
 //! | [`response`] | bodies, error rendering, 404/405 |
@@ -17,6 +18,7 @@ pub mod conn;
 pub mod consume;
 pub mod gojson;
 pub mod input;
+pub mod limits;
 pub mod meta;
 pub mod produce;
 pub mod produce_json;
@@ -34,6 +36,7 @@ use axum::response::Response;
 
 use crate::error::ApiError;
 use crate::state::Shared;
+use crate::state::stream_budget::Disconnect;
 
 /// Handler state: the shared broker state.
 #[derive(Debug, Clone)]
@@ -103,7 +106,7 @@ async fn endpoint(
     req: Request,
 ) -> Result<Response, ApiError> {
     match (path, method) {
-        ("/v1/healthz", _) => return Ok(meta::healthz()),
+        ("/v1/healthz", _) => return Ok(meta::healthz(app)),
         ("/v1/version", _) => return Ok(meta::version()),
         ("/v1/topics", &Method::GET) => return Ok(topics::list(app)),
         _ => {}
@@ -113,7 +116,10 @@ async fn endpoint(
     match path {
         "/v1/topics" => topics::create(app, &input),
         "/v1/produce" => produce::produce(app, &input).await,
-        "/v1/consume" => consume::consume(app, &input).await,
+        "/v1/consume" => {
+            let disconnect = parts.extensions.get::<Disconnect>().cloned();
+            consume::consume(app, &input, disconnect).await
+        }
         "/v1/ack" => ack::handle(app, &input, ack::Kind::Ack).await,
         _ => ack::handle(app, &input, ack::Kind::Nack).await,
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::deadline::{self, Deadline};
 use crate::error::ApiError;
 use crate::http::input::{self, Input, Query};
-use crate::http::{AppState, produce_json, response};
+use crate::http::{AppState, limits, produce_json, response};
 use crate::model::{Envelope, RetryPolicy};
 use crate::state::produce::{ProduceRequest, Produced};
 
@@ -27,6 +27,7 @@ pub async fn produce(app: &AppState, input: &Input) -> Result<Response, ApiError
         Input::Query(q) => from_query(q)?,
         Input::Body(body) => produce_json::from_json(body)?,
     };
+    limits::produce(&req)?;
     // After a failed append nothing can become durable: refuse before storing.
     app.shared.wal.check()?;
     let topic = req.topic.clone();

@@ -8,11 +8,10 @@ use serde::de::MapAccess;
 use crate::error::ApiError;
 use crate::http::gojson::{self, GoStruct, go_deserialize};
 use crate::http::input::Input;
+use crate::http::limits;
 use crate::http::{AppState, response};
 
-/// Deliberate deviation (README): the real broker would try to allocate any
-/// count and run out of memory; here absurd counts are refused.
-pub const MAX_PARTITIONS: u32 = 100_000;
+pub use crate::http::limits::MAX_PARTITIONS;
 
 #[derive(Serialize)]
 struct TopicList<'a> {
@@ -73,6 +72,7 @@ pub fn create(app: &AppState, input: &Input) -> Result<Response, ApiError> {
     if name.is_empty() {
         return Err(ApiError::invalid("name is required"));
     }
+    limits::topic_name(name)?;
     let partitions = match partitions {
         0 => 1,
         n if n < 0 => return Err(ApiError::invalid("invalid partitions")),

@@ -2,6 +2,7 @@
 //! cursor, deliver in offset order while fewer than the in-flight limit are
 //! out, each message to the next stream in round-robin order.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -122,6 +123,7 @@ impl State {
             topics,
             consume_idem,
             log,
+            dropped,
             ..
         } = self;
         let Some(topic) = topics.get_mut(topic_name) else {
@@ -143,6 +145,7 @@ impl State {
                 ever_committed: &mut group.ever_committed,
                 idem: consume_idem,
                 log,
+                dropped,
                 names,
             };
             ctx.run(durable, limit, now);
@@ -158,6 +161,8 @@ struct PartitionDispatch<'a> {
     ever_committed: &'a mut bool,
     idem: &'a mut ConsumeIdempotency,
     log: &'a mut WalLog,
+    /// Produced messages whose WAL write failed (their producer was told so).
+    dropped: &'a BTreeSet<u64>,
     names: (&'a str, &'a str),
 }
 
@@ -172,6 +177,10 @@ impl PartitionDispatch<'_> {
             let Some(stored) = self.part.messages.get(cursor) else {
                 break;
             };
+            if self.dropped.contains(&stored.seq) {
+                cursor += 1;
+                continue;
+            }
             if stored.seq > durable {
                 break;
             }

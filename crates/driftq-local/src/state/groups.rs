@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::model::Message;
+use crate::state::stream_budget::StreamBudget;
 
 /// One open `GET /v1/consume` stream.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct StreamSlot {
     pub lease: Duration,
     /// Items are pushed here and written to the response by the stream body.
     pub tx: UnboundedSender<Bytes>,
+    /// Bytes queued in `tx`, bounded: a stream that stops reading is cut off.
+    pub budget: Arc<StreamBudget>,
 }
 
 /// A delivered, not yet acked message.
@@ -102,20 +105,27 @@ impl StreamSet {
             .map_or(default, |s| s.lease)
     }
 
-    /// The next stream in round-robin order, advancing the cursor.
+    /// The next stream in round-robin order, advancing the cursor. Streams cut off
+    /// for not reading are passed over (they are unregistered once their
+    /// connection is gone).
     pub fn next_stream(&mut self) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
+        for _ in 0..self.slots.len() {
+            let i = self.rr % self.slots.len();
+            self.rr = self.rr.wrapping_add(1);
+            if !self.slots[i].budget.is_overflowed() {
+                return Some(i);
+            }
         }
-        let i = self.rr % self.slots.len();
-        self.rr = self.rr.wrapping_add(1);
-        Some(i)
+        None
     }
 
     /// Hands an item to a stream. A send to a stream whose client just left
-    /// still counts as delivered (Q25): the message waits for its lease.
+    /// still counts as delivered (Q25): the message waits for its lease. So
+    /// does one to a stream that stopped reading, which this send may cut off.
     pub fn send(&self, stream: usize, line: Bytes) {
-        if let Some(s) = self.slots.get(stream) {
+        if let Some(s) = self.slots.get(stream)
+            && s.budget.reserve(line.len())
+        {
             let _ = s.tx.send(line);
         }
     }

@@ -41,7 +41,11 @@ impl State {
             }
         }
         let mut out = String::new();
-        // Not a DriftQ family: lets tools and tests see when streams are registered.
+        // Not DriftQ families: the WAL's health, and when streams are registered.
+        out.push_str("# HELP driftq_local_wal_degraded 1 while the last WAL write failed.\n");
+        out.push_str("# TYPE driftq_local_wal_degraded gauge\n");
+        let degraded = u8::from(self.log.wal_degraded());
+        let _ = writeln!(out, "driftq_local_wal_degraded {degraded}");
         out.push_str("# HELP driftq_local_open_streams Open consume streams per group.\n");
         out.push_str("# TYPE driftq_local_open_streams gauge\n");
         for (tname, t) in &self.topics {

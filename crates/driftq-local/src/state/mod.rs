@@ -16,6 +16,7 @@
 //! | [`acks`] | ack and nack |
 //! | [`dlq`] | dead-letter copies |
 //! | [`streams`] | opening and closing consume streams |
+//! | [`stream_budget`] | the bound on what a stream may have queued |
 //! | [`restore`] | rebuilding the state from the WAL |
 //! | [`metrics`] | Prometheus exposition |
 
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod produce;
 pub mod redelivery;
 pub mod restore;
+pub mod stream_budget;
 pub mod streams;
 pub mod topics;
 
@@ -54,6 +56,11 @@ impl WalLog {
         let seq = self.wal.append(record);
         self.mark = self.mark.max(seq);
         seq
+    }
+
+    /// True while the last WAL write failed (see `wal::writer`).
+    pub fn wal_degraded(&self) -> bool {
+        self.wal.degraded().is_some()
     }
 
     /// The highest sequence number queued since the last call (0 = none).
@@ -92,6 +99,10 @@ pub struct State {
     pub next_stream_id: u64,
     /// Set on shutdown: no new streams.
     pub closed: bool,
+    /// WAL sequence numbers of produced messages whose write failed: never delivered.
+    pub dropped: BTreeSet<u64>,
+    /// [`Wal::drops`] when `dropped` was last brought up to date.
+    seen_drops: u64,
 }
 
 impl State {
@@ -107,12 +118,22 @@ impl State {
             counters: Counters::default(),
             next_stream_id: 1,
             closed: false,
+            dropped: BTreeSet::new(),
+            seen_drops: 0,
         }
     }
 
-    /// The highest durable WAL sequence number.
-    pub fn durable(&self) -> u64 {
-        self.log.wal.durable()
+    /// The highest durable WAL sequence number, after taking note of the produced
+    /// messages a failed write dropped (in this order: a drop is published before any
+    /// later progress, so no dropped message below the returned number is missed).
+    pub fn durable(&mut self) -> u64 {
+        let durable = self.log.wal.durable();
+        let drops = self.log.wal.drops();
+        if drops != self.seen_drops {
+            self.seen_drops = drops;
+            self.dropped.append(&mut self.log.wal.take_dropped());
+        }
+        durable
     }
 }
 

@@ -1,5 +1,6 @@
 //! Opening and closing consume streams (§3.3, §3.5).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -8,6 +9,7 @@ use tokio::sync::mpsc;
 use crate::error::ApiError;
 use crate::state::State;
 use crate::state::groups::StreamSlot;
+use crate::state::stream_budget::StreamBudget;
 
 /// Identifies an open stream for [`State::close_stream`].
 #[derive(Debug, Clone)]
@@ -28,6 +30,7 @@ impl State {
         group: &str,
         owner: &str,
         lease: Duration,
+        budget: Arc<StreamBudget>,
         now: Instant,
     ) -> Result<(StreamKey, mpsc::UnboundedReceiver<Bytes>), ApiError> {
         let closed = self.closed;
@@ -54,6 +57,7 @@ impl State {
             owner: owner.to_owned(),
             lease,
             tx,
+            budget,
         });
         if first {
             self.dispatch_group(topic, group, now);

@@ -1,13 +1,15 @@
 //! The write-ahead log: an append-only file of JSON lines.
 //!
 //! * [`record`] — what a line holds.
-//! * [`writer`] — the group-commit writer thread: every record is on disk
-//!   (written and `fdatasync`ed) before the request that caused it is answered,
-//!   and one sync covers every record that was pending at that moment.
+//! * [`writer`] — the handle to the group-commit writer thread (`write_loop`):
+//!   every record is on disk (written and `fdatasync`ed) before the request
+//!   that caused it is answered, one sync covers every record that was pending
+//!   at that moment, and a failed write is retried by the next one.
 //! * [`replay`] — reading the log back at start-up.
 
 pub mod record;
 pub mod replay;
+mod write_loop;
 pub mod writer;
 
 use std::path::PathBuf;

@@ -16,7 +16,9 @@ const BROKER_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Response of `/healthz` (the original's shape).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HealthResponse {
-    /// Always `true` in a 200 answer.
+    /// `true` when everything is healthy; `false` while DriftQ reports `degraded` (its log
+    /// cannot be written, e.g. a full disk): the API is up and reads work, but new runs
+    /// get 503 until DriftQ recovers.
     pub ok: bool,
     /// DriftQ's own health answer.
     pub driftq: DriftqHealth,
@@ -25,7 +27,8 @@ pub struct HealthResponse {
 /// DriftQ's `/v1/healthz` answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DriftqHealth {
-    /// `ok` when the broker is healthy.
+    /// `ok` when the broker is healthy, `degraded` when it says so (`driftq-local` does
+    /// while its WAL writes fail).
     #[schema(example = "ok")]
     pub status: String,
 }
@@ -34,7 +37,8 @@ pub struct DriftqHealth {
 #[utoipa::path(
     get, path = "/healthz", tag = "health",
     responses(
-        (status = 200, description = "API and DriftQ are up", body = HealthResponse),
+        (status = 200, description = "API and DriftQ are up; `ok: false` with \
+            `driftq.status: degraded` while DriftQ cannot write its log", body = HealthResponse),
         (status = 503, description = "DriftQ is unreachable or unhealthy", body = ErrorBody),
     )
 )]
@@ -44,8 +48,12 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthRespons
         .map_err(|_| ApiError::BrokerUnavailable("health check timed out".into()))?;
     // Any failure here (refused connection, wrong URL, 5xx) means "DriftQ is not usable".
     let health = answer.map_err(|err| ApiError::BrokerUnavailable(err.to_string()))?;
+    let degraded = health.status == "degraded";
+    if degraded {
+        tracing::warn!("DriftQ reports degraded (its log cannot be written)");
+    }
     Ok(Json(HealthResponse {
-        ok: true,
+        ok: !degraded,
         driftq: DriftqHealth {
             status: health.status,
         },
