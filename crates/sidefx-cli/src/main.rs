@@ -13,6 +13,7 @@ mod health;
 mod load;
 mod logs;
 mod proof;
+mod provider;
 mod sse;
 mod stack;
 mod timeline;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::demo::Scenario;
+use crate::stack::effect::{DEFAULT_PROVIDER_PORT, EffectMode};
 use crate::stack::{Mode, Service};
 
 /// Run the sidefx stack (DriftQ + API + worker) and prove that retries never duplicate a side effect.
@@ -124,6 +125,13 @@ pub struct UpArgs {
     /// commands over them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub workers: u32,
+    /// The side effect the workers perform: write a ticket file, or charge the payments
+    /// provider simulator (`provider` also starts `sidefx-provider` before the workers).
+    #[arg(long, value_enum, default_value_t = EffectMode::Ticket)]
+    pub effect: EffectMode,
+    /// Provider mode: host port of the provider (local mode: on 127.0.0.1; 0 picks a free one).
+    #[arg(long, default_value_t = DEFAULT_PROVIDER_PORT)]
+    pub provider_port: u16,
 }
 
 /// Flags of `sidefx down`.
@@ -131,8 +139,8 @@ pub struct UpArgs {
 pub struct DownArgs {
     #[command(flatten)]
     pub mode: ModeArgs,
-    /// Also delete the DriftQ WAL, the SQLite store and the ticket artifacts
-    /// (Docker: the compose volumes). Asks for confirmation unless --yes.
+    /// Also delete the DriftQ WAL, the SQLite store, the ticket artifacts and the provider's
+    /// ledger (Docker: the compose volumes). Asks for confirmation unless --yes.
     #[arg(long)]
     pub wipe: bool,
     /// Do not ask before wiping (required when there is no terminal to ask on).

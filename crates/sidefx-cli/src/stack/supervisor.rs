@@ -1,7 +1,8 @@
-//! The local supervisor: starts driftq-local, then the API and the workers, restarts a worker
+//! The local supervisor: starts driftq-local (and in provider mode sidefx-provider), then the
+//! API and the workers, restarts a worker
 //! whenever it exits (compose's `restart: unless-stopped`; exit code 137 is the worker's
 //! deliberate chaos crash), and on SIGTERM/Ctrl-C stops workers, API and DriftQ in that order.
-//! If DriftQ or the API dies, it stops everything rather than leave a half stack running,
+//! If DriftQ, the provider or the API dies, it stops everything rather than leave a half stack running,
 //! unless the stack's [`RestartPolicy`] is `Every`. SIGUSR1 stops the workers, SIGUSR2
 //! starts them again (`sidefx chaos stop-worker` / `start-worker`).
 
@@ -19,8 +20,8 @@ use super::{DataDir, Service};
 use crate::health::{self, HealthCheck};
 use anyhow::{Context, Result, anyhow, bail};
 
-/// How long DriftQ may take to answer its health check before the others start.
-const DRIFTQ_START: Duration = Duration::from_secs(30);
+/// How long DriftQ (and the provider) may take to answer its health check before the others start.
+const SERVICE_START: Duration = Duration::from_secs(30);
 
 type Shutdown<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send)>;
 
@@ -42,6 +43,7 @@ pub async fn run(dir: DataDir, shutdown: impl Future<Output = ()> + Send) -> Res
         children: Children::default(),
         workers: Vec::new(),
         driftq: Restarts::new(),
+        provider: Restarts::new(),
         api: Restarts::new(),
     };
     let result = stack.start_and_watch(shutdown.as_mut()).await;
@@ -83,8 +85,10 @@ struct Supervised {
     children: Children,
     /// When each worker (by index) last started, and how often in a row it exited quickly.
     workers: Vec<Restarts>,
-    /// The same for DriftQ and the API (restarted only under [`RestartPolicy::Every`]).
+    /// The same for DriftQ, the provider and the API (restarted only under
+    /// [`RestartPolicy::Every`]).
     driftq: Restarts,
+    provider: Restarts,
     api: Restarts,
 }
 
@@ -118,26 +122,28 @@ impl Supervised {
     }
 
     async fn start_and_watch(&mut self, mut shutdown: Shutdown<'_>) -> Result<()> {
-        // The services create their files, not their directories (neither does the real broker).
-        for dir in [self.dir.wal_path(), self.dir.db_path()]
-            .iter()
-            .filter_map(|p| p.parent().map(Path::to_path_buf))
-            .chain([self.dir.artifacts_dir()])
-        {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        self.start(Slot::single(Service::Driftq))?;
+        self.create_dirs()?;
         let driftq_ready = HealthCheck {
             name: "DriftQ",
             url: format!("{}/v1/healthz", self.state.driftq_url),
         };
-        tokio::select! {
-            () = shutdown.as_mut() => return Ok(()),
-            ready = health::wait_all(std::slice::from_ref(&driftq_ready), DRIFTQ_START, || Ok(())) => ready?,
-            exited = self.children.first_exit() => {
-                let (slot, status) = exited?;
-                bail!("{} exited ({status}); see {}", slot.label(), self.dir.log_file(slot.service).display());
+        if !self
+            .start_ready(Service::Driftq, driftq_ready, shutdown.as_mut())
+            .await?
+        {
+            return Ok(());
+        }
+        // Before the workers: their first command may charge it.
+        if let Some(provider) = &self.state.provider {
+            let provider_ready = HealthCheck {
+                name: "provider",
+                url: format!("{}/healthz", provider.url),
+            };
+            if !self
+                .start_ready(Service::Provider, provider_ready, shutdown.as_mut())
+                .await?
+            {
+                return Ok(());
             }
         }
         self.start(Slot::single(Service::Api))?;
@@ -149,6 +155,42 @@ impl Supervised {
             self.state.api_url, self.state.driftq_url
         ));
         self.watch(shutdown).await
+    }
+
+    /// The services create their files, not their directories (neither does the real broker).
+    fn create_dirs(&self) -> Result<()> {
+        let files = [self.dir.wal_path(), self.dir.db_path()].into_iter().chain(
+            self.state
+                .provider
+                .as_ref()
+                .map(|_| self.dir.provider_db_path()),
+        );
+        for dir in files
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .chain([self.dir.artifacts_dir()])
+        {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Starts `service` and waits until `ready` passes; false when the shutdown came first.
+    async fn start_ready(
+        &mut self,
+        service: Service,
+        ready: HealthCheck,
+        mut shutdown: Shutdown<'_>,
+    ) -> Result<bool> {
+        self.start(Slot::single(service))?;
+        tokio::select! {
+            () = shutdown.as_mut() => Ok(false),
+            ready = health::wait_all(std::slice::from_ref(&ready), SERVICE_START, || Ok(())) => ready.map(|()| true),
+            exited = self.children.first_exit() => {
+                let (slot, status) = exited?;
+                bail!("{} exited ({status}); see {}", slot.label(), self.dir.log_file(slot.service).display());
+            }
+        }
     }
 
     fn start_workers(&mut self) -> Result<()> {
@@ -268,8 +310,12 @@ impl Supervised {
     fn start(&mut self, slot: Slot) -> Result<()> {
         let ports = self.state_ports();
         let local = self.local()?;
-        let program = local.binaries.of(slot.service).to_path_buf();
-        let mut command = service_command(slot.service, &local.binaries, &self.dir, &ports);
+        let (Some(program), Some(mut command)) = (
+            local.binaries.of(slot.service).map(Path::to_path_buf),
+            service_command(slot.service, &local.binaries, &self.dir, &ports),
+        ) else {
+            bail!("the recorded stack has no {}", slot.label());
+        };
         let log = open_log(&self.dir.log_file(slot.service))?;
         let child = command
             .stdin(Stdio::null())
@@ -306,6 +352,7 @@ impl Supervised {
                 &mut self.workers[slot.index]
             }
             Service::Driftq => &mut self.driftq,
+            Service::Provider => &mut self.provider,
             Service::Api => &mut self.api,
         }
     }
@@ -315,6 +362,7 @@ impl Supervised {
             api: self.state.api_port,
             driftq: self.state.driftq_port,
             driftq_url: self.state.driftq_url.clone(),
+            provider: self.state.provider.clone(),
         }
     }
 }
