@@ -7,6 +7,7 @@
 
 mod bench;
 mod chaos;
+mod charge_proof;
 mod cli;
 mod demo;
 mod health;

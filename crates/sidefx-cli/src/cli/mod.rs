@@ -164,6 +164,10 @@ pub struct DemoArgs {
     /// Seconds to wait for the run to finish and the proof to hold.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// Base URL of the payments provider, read when the run's receipt is a charge. Default:
+    /// the provider of the stack recorded in --data-dir, else http://127.0.0.1:8090.
+    #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
+    pub provider_url: Option<String>,
 }
 
 /// Flags of `sidefx verify`.
@@ -180,6 +184,11 @@ pub struct VerifyArgs {
     /// periods): ask it of an idle stack, "has everything finished?".
     #[arg(long)]
     pub settled: bool,
+    /// Also check the payments provider's ledger: every done effect has exactly one charge,
+    /// its receipt's, and every charge belongs to a done effect. Default: the provider of a
+    /// provider-mode stack recorded in --data-dir (no provider check for a ticket stack).
+    #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
+    pub provider_url: Option<String>,
 }
 
 /// Flags of `sidefx logs`.
