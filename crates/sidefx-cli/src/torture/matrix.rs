@@ -9,35 +9,51 @@ use crate::load::RunSpec;
 use crate::stack::effect::EffectMode;
 
 /// The four crash points of DESIGN.md (`--matrix-crash-points`; the names are the
-/// `fail_mode` values with dashes).
+/// `fail_mode` values, with underscores or dashes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CrashPoint {
     /// After the claim, before the effect: the lease expires and the claim is taken over.
-    CrashAfterClaimBeforeEffect,
+    #[value(
+        name = "crash_after_claim_before_effect",
+        alias = "crash-after-claim-before-effect"
+    )]
+    ClaimedNotEffected,
     /// After the effect, before mark-done: the artifact heals the row.
-    CrashAfterEffectBeforeMarkDone,
+    #[value(
+        name = "crash_after_effect_before_mark_done",
+        alias = "crash-after-effect-before-mark-done"
+    )]
+    EffectedNotMarkedDone,
     /// After mark-done, before the ack: the redelivery is skipped.
-    CrashAfterMarkDoneBeforeAck,
+    #[value(
+        name = "crash_after_mark_done_before_ack",
+        alias = "crash-after-mark-done-before-ack"
+    )]
+    MarkedDoneNotAcked,
     /// After the effect (and mark-done), before the ack: the redelivery is skipped.
-    CrashAfterEffectBeforeAck,
+    #[value(
+        name = "crash_after_effect_before_ack",
+        alias = "crash-after-effect-before-ack"
+    )]
+    EffectedNotAcked,
 }
 
 /// Every crash point, in the matrix's order.
 pub const CRASH_POINTS: [CrashPoint; 4] = [
-    CrashPoint::CrashAfterClaimBeforeEffect,
-    CrashPoint::CrashAfterEffectBeforeMarkDone,
-    CrashPoint::CrashAfterMarkDoneBeforeAck,
-    CrashPoint::CrashAfterEffectBeforeAck,
+    CrashPoint::ClaimedNotEffected,
+    CrashPoint::EffectedNotMarkedDone,
+    CrashPoint::MarkedDoneNotAcked,
+    CrashPoint::EffectedNotAcked,
 ];
 
 impl CrashPoint {
     /// The worker's `fail_mode`.
     pub fn fail_mode(self) -> &'static str {
         match self {
-            CrashPoint::CrashAfterClaimBeforeEffect => "crash_after_claim_before_effect",
-            CrashPoint::CrashAfterEffectBeforeMarkDone => "crash_after_effect_before_mark_done",
-            CrashPoint::CrashAfterMarkDoneBeforeAck => "crash_after_mark_done_before_ack",
-            CrashPoint::CrashAfterEffectBeforeAck => "crash_after_effect_before_ack",
+            CrashPoint::ClaimedNotEffected => "crash_after_claim_before_effect",
+            CrashPoint::EffectedNotMarkedDone => "crash_after_effect_before_mark_done",
+            CrashPoint::MarkedDoneNotAcked => "crash_after_mark_done_before_ack",
+            CrashPoint::EffectedNotAcked => "crash_after_effect_before_ack",
         }
     }
 }
