@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use super::children::{Children, Slot};
 use super::launch::{Ports, open_log, service_command};
 use super::restart::Restarts;
+
+mod workers;
 use super::state::{LocalProcesses, ProcessRecord, RestartPolicy, StackState};
 use super::{DataDir, Service};
 use crate::health::{self, HealthCheck};
@@ -260,50 +262,6 @@ impl Supervised {
         }
         self.note_worker_exit(slot, status);
         Ok(Some(self.restarts_of(slot).exited(policy)))
-    }
-
-    /// Stops every worker and keeps them stopped (their records are cleared).
-    async fn pause_workers(&mut self) -> Result<()> {
-        say("SIGUSR1: stopping the workers until SIGUSR2");
-        self.local_mut()?.workers_paused = true;
-        self.state.save(&self.dir)?;
-        self.children
-            .stop_where(|slot| slot.service == Service::Worker, say)
-            .await;
-        let count = self.worker_count();
-        let local = self.local_mut()?;
-        for index in 0..count {
-            local.set_worker_at(index, None);
-        }
-        self.state.save(&self.dir)
-    }
-
-    /// Starts the workers again after a pause.
-    fn resume_workers(&mut self) -> Result<()> {
-        if !self.local()?.workers_paused {
-            return Ok(());
-        }
-        say("SIGUSR2: starting the workers again");
-        self.local_mut()?.workers_paused = false;
-        self.start_workers()
-    }
-
-    fn note_worker_exit(&mut self, slot: Slot, status: std::process::ExitStatus) {
-        let why = if status.code() == Some(137) {
-            "exit code 137: a deliberate chaos crash (fail_mode)".to_owned()
-        } else {
-            status.to_string()
-        };
-        let line = format!("{} exited ({why}); restarting it", slot.label());
-        say(&line);
-        // Also in worker.log, where people look for it (like `docker compose logs worker`).
-        if let Ok(mut log) = open_log(&self.dir.log_file(Service::Worker)) {
-            use std::io::Write;
-            let _ = writeln!(log, "[sidefx supervisor] {line}");
-        }
-        if let Some(local) = self.state.local.as_mut() {
-            local.worker_restarts += 1;
-        }
     }
 
     /// Spawns one service with its output appended to `<service>.log` and records its PID.
