@@ -42,22 +42,18 @@ pub fn recovery_path(kinds: &[String]) -> &'static str {
 
 /// Prints the charge evidence of `row` (an effect with a charge receipt); an error unless
 /// the provider holds exactly one charge for the business key, the receipt's.
-pub async fn check(
-    client: &reqwest::Client,
-    provider: &str,
-    row: &EffectRow,
-    kinds: &[String],
-    style: Style,
-) -> Result<()> {
+pub async fn check(provider: &str, row: &EffectRow, kinds: &[String], style: Style) -> Result<()> {
     let Some(charge_id) = row.charge_id() else {
         return Ok(());
     };
     let (yes, no) = (style.ok("✔"), style.err("✘"));
     println!("\n{}", style.bold("Provider"));
     println!("  {yes} receipt: charge {charge_id}");
-    let ledger = crate::provider::ledger(client, provider).await?;
+    let ledger = crate::provider::ledger(provider).await?;
     let key = row.business_key.as_str();
-    let charges: Vec<&str> = ledger.charges_for(key).map(|c| c.id.as_str()).collect();
+    let charges: Vec<&str> = crate::provider::charges_for(&ledger, key)
+        .map(|c| c.id.as_str())
+        .collect();
     let count = ledger.charges_per_reference.get(key).copied().unwrap_or(0);
     let holds = count == 1 && charges == [charge_id];
     let mark = if holds { &yes } else { &no };

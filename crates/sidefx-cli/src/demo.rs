@@ -135,7 +135,7 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
     if let Some(row) = evidence.rows.iter().find(|r| r.charge_id().is_some()) {
         let provider = charge_proof::provider_url(args.provider_url.as_deref(), dir)?
             .unwrap_or_else(|| charge_proof::DEFAULT_PROVIDER.to_owned());
-        charge_proof::check(&client, &provider, row, &followed.kinds, style).await?;
+        charge_proof::check(&provider, row, &followed.kinds, style).await?;
     }
     Ok(())
 }

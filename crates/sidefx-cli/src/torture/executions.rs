@@ -37,9 +37,9 @@ pub async fn read(
 ) -> Result<Option<Executions>> {
     match (effect, provider_url) {
         (EffectMode::Provider, Some(url)) => {
-            let ledger = crate::provider::ledger(&reqwest::Client::new(), url).await?;
+            let ledger = crate::provider::ledger(url).await?;
             Ok(Some(Executions {
-                repeats: Some(ledger.repeats()),
+                repeats: Some(crate::provider::repeats(&ledger)),
                 per_key: ledger.charges_per_reference,
             }))
         }

@@ -55,7 +55,7 @@ pub async fn check(
     done_total: u64,
     settled: bool,
 ) -> Result<ProviderReport> {
-    let ledger = crate::provider::ledger(client, provider).await?;
+    let ledger = crate::provider::ledger(provider).await?;
     let url = format!("{api}/debug/side-effects?limit={LISTING_CAP}");
     let mut rows = get::<Items>(client, &url).await?.items;
     let listed_done = rows.iter().filter(|r| r.status == "done").count() as u64;
@@ -160,7 +160,9 @@ fn check_done_effect(ledger: &Ledger, row: &EffectRow) -> Option<Finding> {
             format!("effect {effect} is done but its receipt names no charge"),
         ));
     };
-    let charges: Vec<&str> = ledger.charges_for(key).map(|c| c.id.as_str()).collect();
+    let charges: Vec<&str> = crate::provider::charges_for(ledger, key)
+        .map(|c| c.id.as_str())
+        .collect();
     if !charges.contains(&charge_id) {
         return Some(finding(
             "done_effect_without_charge",

@@ -31,6 +31,9 @@ fn ledger(charges: &[(&str, &str)]) -> Ledger {
             id: (*id).to_owned(),
             reference: (*key).to_owned(),
             idempotency_key: format!("r-{key}:charge_card:{key}"),
+            amount: 100,
+            currency: "usd".to_owned(),
+            created: 1,
         });
     }
     ledger
