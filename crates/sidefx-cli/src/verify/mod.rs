@@ -163,9 +163,12 @@ pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitC
         }
         None => None,
     };
+    let provider_clean = checked.as_ref().is_none_or(|c| c.violations.is_empty());
     if args.json {
+        // `clean` is the verdict of both checks; the provider's findings are under `provider`.
         if let (Some(checked), Some(object)) = (&checked, raw.as_object_mut()) {
             object.insert("provider".to_owned(), serde_json::to_value(checked)?);
+            object.insert("clean".to_owned(), (report.clean && provider_clean).into());
         }
         println!("{}", serde_json::to_string_pretty(&raw)?);
     } else {
@@ -174,7 +177,6 @@ pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitC
             print_provider(checked, style);
         }
     }
-    let provider_clean = checked.as_ref().is_none_or(|c| c.violations.is_empty());
     Ok(if report.clean && provider_clean {
         ExitCode::SUCCESS
     } else {
