@@ -2,8 +2,6 @@
 //! execute and commit. The order of these steps is what makes retries safe; read it before
 //! changing anything.
 
-use std::time::UNIX_EPOCH;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use rand::Rng;
@@ -40,6 +38,24 @@ pub enum ChargeOutcome {
     Replayed(StoredResponse),
 }
 
+impl ChargeOutcome {
+    /// A short label for the request log.
+    fn label(&self) -> &'static str {
+        match self {
+            ChargeOutcome::Executed {
+                response,
+                drop_connection,
+            } => match (response.status == 200, drop_connection) {
+                (true, false) => "charged",
+                (true, true) => "charged_then_dropped",
+                (false, false) => "declined",
+                (false, true) => "declined_then_dropped",
+            },
+            ChargeOutcome::Replayed(_) => "replayed",
+        }
+    }
+}
+
 /// Handles one `POST /v1/charges` carrying `key`, and logs how it ended.
 pub async fn create_charge(
     state: &AppState,
@@ -57,19 +73,7 @@ pub async fn create_charge(
     })?;
     let result = charge_once(state, key, &request).await;
     let outcome = match &result {
-        Ok(ChargeOutcome::Executed {
-            response,
-            drop_connection: true,
-        }) => {
-            if response.status == 200 {
-                "charged_then_dropped"
-            } else {
-                "declined_then_dropped"
-            }
-        }
-        Ok(ChargeOutcome::Executed { response, .. }) if response.status == 200 => "charged",
-        Ok(ChargeOutcome::Executed { .. }) => "declined",
-        Ok(ChargeOutcome::Replayed(_)) => "replayed",
+        Ok(outcome) => outcome.label(),
         Err(err) => err.label(),
     };
     tracing::info!(key = %key, reference = %request.reference, outcome = %outcome, "charge request");
@@ -151,6 +155,7 @@ fn execute(
                 message: "your card was declined".to_owned(),
             },
         };
+        // Serialising plain structs with string keys cannot fail.
         let body = serde_json::to_string(&body).unwrap_or_default();
         let response = StoredResponse {
             fingerprint,
@@ -159,18 +164,13 @@ fn execute(
         };
         return (response, Execution::Decline);
     }
-    let created = clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
     let charge = Charge {
         id: new_charge_id(),
         amount: request.amount,
         currency: request.currency.clone(),
         reference: request.reference.clone(),
         status: STATUS_SUCCEEDED.to_owned(),
-        created: i64::try_from(created).unwrap_or(i64::MAX),
+        created: clock.now_millis() / 1000,
         metadata: request.metadata.clone(),
     };
     let body = serde_json::to_string(&charge).unwrap_or_default();

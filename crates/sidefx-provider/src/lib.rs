@@ -1,9 +1,9 @@
 //! `sidefx-provider`: a Stripe-like payments provider simulator. The worker's provider effect
 //! charges a card here, and test harnesses read its ledger to count real executions.
 //!
-//! [`wire`] (always compiled) is the JSON contract; feature `client` adds [`client`], the
-//! typed client; feature `server` (default) adds the simulator: [`app`] builds the router,
-//! [`serve`] runs it on a listener until a shutdown future completes.
+//! [`wire`] (always compiled) is the JSON contract; feature `client` adds `client`, the
+//! typed client; feature `server` (default) adds the simulator: `app` builds the router,
+//! `serve` runs it on a listener until a shutdown future completes.
 
 pub mod wire;
 

@@ -1,0 +1,110 @@
+//! Shared helpers for the integration tests: an in-process provider on 127.0.0.1 port 0 with
+//! a temp database, a manual clock and fault rates the test can change while it serves.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use sidefx_provider::wire::ChargeRequest;
+use sidefx_provider::{AppState, Clock, FaultRates, Faults, ManualClock, ProviderClient, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Retention used by in-process providers (Stripe's 24 h).
+pub const RETENTION: Duration = Duration::from_secs(86_400);
+
+/// A running in-process provider.
+pub struct TestProvider {
+    pub client: ProviderClient,
+    pub base_url: String,
+    pub faults: Faults,
+    pub clock: ManualClock,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestProvider {
+    /// Stops serving and waits until the server task ended.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// A provider without faults.
+pub async fn start() -> TestProvider {
+    start_with(FaultRates::default(), 1).await
+}
+
+/// A provider with `rates`, its faults seeded with `seed`.
+pub async fn start_with(rates: FaultRates, seed: u64) -> TestProvider {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = ManualClock::new(SystemTime::now());
+    let store = Store::open(
+        &db_path(dir.path()),
+        RETENTION,
+        Clock::Manual(clock.clone()),
+    )
+    .await
+    .expect("store opens");
+    let faults = Faults::new(rates, seed);
+    let state = AppState::new(store, faults.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(sidefx_provider::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    TestProvider {
+        client: client(&base_url),
+        base_url,
+        faults,
+        clock,
+        dir,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// The database file inside a test's temp dir (in a subdirectory, to exercise its creation).
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("data").join("provider.sqlite")
+}
+
+/// A client with a timeout generous enough for slow faults.
+pub fn client(base_url: &str) -> ProviderClient {
+    ProviderClient::new(base_url, Duration::from_secs(10)).expect("client builds")
+}
+
+/// A charge of `amount` cents in USD for `reference`.
+pub fn charge(reference: &str, amount: u64) -> ChargeRequest {
+    ChargeRequest {
+        amount,
+        currency: "usd".to_owned(),
+        reference: reference.to_owned(),
+        metadata: Default::default(),
+    }
+}
+
+/// Polls `check` every 10 ms until it returns `Some`, failing after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
