@@ -151,7 +151,7 @@ fn containers_of(section: &str) -> &'static [&'static str] {
         "sidefx-api" => &["api"],
         "sidefx-worker" => &["worker"],
         "sidefx-api and sidefx-worker" => &["api", "worker"],
-        "sidefx-provider" => &["provider"],
+        s if s.starts_with("sidefx-provider") => &["provider"],
         _ => &[],
     }
 }
