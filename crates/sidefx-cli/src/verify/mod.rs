@@ -151,16 +151,13 @@ pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitC
     };
     let mut raw = raw;
     let checked = match &provider_url {
-        Some(url) => {
-            let done = report.counts.done_effects;
-            match provider::check(&client, &api, url, done, args.settled).await {
-                Ok(checked) => Some(checked),
-                Err(e) => {
-                    eprintln!("{} cannot check the provider: {e:#}", style.err("error:"));
-                    return Ok(ExitCode::from(EXIT_UNREACHABLE));
-                }
+        Some(url) => match provider::check(&client, &api, url, &report, args.settled).await {
+            Ok(checked) => Some(checked),
+            Err(e) => {
+                eprintln!("{} cannot check the provider: {e:#}", style.err("error:"));
+                return Ok(ExitCode::from(EXIT_UNREACHABLE));
             }
-        }
+        },
         None => None,
     };
     let provider_clean = checked.as_ref().is_none_or(|c| c.violations.is_empty());

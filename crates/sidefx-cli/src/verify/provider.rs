@@ -47,14 +47,15 @@ struct RunEffects {
 }
 
 /// Reads the ledger, then the effect rows (in that order, so a charge made meanwhile is seen
-/// with its row), and compares them. `done_total` is the store's count of done effects.
+/// with its row), and compares them with the store's count of done effects in `report`.
 pub async fn check(
     client: &reqwest::Client,
     api: &str,
     provider: &str,
-    done_total: u64,
+    report: &super::Report,
     settled: bool,
 ) -> Result<ProviderReport> {
+    let done_total = report.counts.done_effects;
     let ledger = crate::provider::ledger(provider).await?;
     let url = format!("{api}/debug/side-effects?limit={LISTING_CAP}");
     let mut rows = get::<Items>(client, &url).await?.items;
@@ -62,9 +63,9 @@ pub async fn check(
     if rows.len() >= LISTING_CAP && listed_done < done_total {
         rows.extend(rows_of_unmatched_charges(client, api, &ledger, &rows).await?);
     }
-    let mut report = judge(&ledger, &rows, done_total, settled);
-    report.url = provider.to_owned();
-    Ok(report)
+    let mut checked = judge(&ledger, &rows, done_total, settled);
+    checked.url = provider.to_owned();
+    Ok(checked)
 }
 
 /// The effect rows of the runs of charges that no listed receipt names.
