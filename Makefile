@@ -26,10 +26,17 @@ bench-driftq: ## driftq-local produce→consume→ack throughput
 #   make up MODE=local     driftq-local + sidefx-api + sidefx-worker as local processes
 #   make up MODE=docker    docker compose (real DriftQ image)
 # Default: docker when `docker compose version` works, else local.
+# The side effect: EFFECT=ticket (default: a ticket file) or EFFECT=provider (a charge at the
+# payments provider simulator, which then runs as one more service):  make up EFFECT=provider
 MODE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker || echo local)
+EFFECT ?= ticket
 SIDEFX := $(CARGO) run -q -p sidefx-cli --
 # Where `make demo` keeps its own throwaway stack (free ports, so it never meets `make up`'s).
 DEMO_DIR ?= .sidefx/make-demo
+
+ifeq ($(filter $(EFFECT),ticket provider),)
+$(error EFFECT must be ticket or provider, not "$(EFFECT)")
+endif
 
 ifeq ($(MODE),local)
 BUILD := $(CARGO) build -q --workspace --bins
@@ -49,7 +56,7 @@ mode:
 	@$(BUILD)
 
 up: mode ## start the stack in the background and wait until it is healthy
-	$(SIDEFX) up --$(MODE) --detached
+	$(SIDEFX) up --$(MODE) --detached --effect $(EFFECT)
 
 down: mode ## stop the stack
 	$(SIDEFX) down --$(MODE)
@@ -81,13 +88,19 @@ fail: mode ## crash demo: the worker crashes after the side effect, before the a
 chaos-kill-worker: mode ## SIGKILL the worker by hand (it is restarted)
 	$(SIDEFX) chaos kill-worker --$(MODE)
 
-demo: bins ## build, start a throwaway local stack, run both demos, check the proof, stop it
-	@set -u; dir="$(DEMO_DIR)"; sidefx="$(SIDEFX) --data-dir $$dir"; \
-	$$sidefx down --wipe --yes >/dev/null; \
-	trap '$$sidefx down >/dev/null || echo "make demo: could not stop the stack in $$dir" >&2' EXIT; \
-	$$sidefx up --local --detached --api-port 0 --driftq-port 0 \
-	  && $$sidefx demo run && $$sidefx demo crash; \
-	status=$$?; \
-	if [ $$status -eq 0 ]; then echo "make demo: the exactly-once proof held in both demos"; \
-	else echo "make demo: FAILED (exit $$status); logs are in $$dir" >&2; fi; \
-	exit $$status
+demo: bins ## build, then for each effect (ticket, then provider) start a throwaway local stack, run both demos, check the proof, stop it
+	@set -u; failed=""; \
+	for effect in ticket provider; do \
+	  dir="$(DEMO_DIR)/$$effect"; sidefx="$(SIDEFX) --data-dir $$dir"; \
+	  echo "make demo: $$effect mode"; \
+	  trap '$$sidefx down >/dev/null 2>&1' EXIT; \
+	  $$sidefx down --wipe --yes >/dev/null; \
+	  $$sidefx up --local --detached --effect $$effect --api-port 0 --driftq-port 0 --provider-port 0 \
+	    && $$sidefx demo run && $$sidefx demo crash; \
+	  status=$$?; \
+	  $$sidefx down >/dev/null || echo "make demo: could not stop the stack in $$dir" >&2; \
+	  if [ $$status -ne 0 ]; then failed="$$failed $$effect"; \
+	    echo "make demo: $$effect mode FAILED (exit $$status); logs are in $$dir" >&2; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make demo: FAILED in:$$failed" >&2; exit 1; fi; \
+	echo "make demo: the exactly-once proof held in both demos, in ticket and in provider mode"

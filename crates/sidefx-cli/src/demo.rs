@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::charge_proof;
 use crate::cli::DemoArgs;
 use crate::proof::{Evidence, Verdict};
 use crate::stack::DataDir;
@@ -126,9 +127,17 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
         ))
     );
     println!("\n{}", style.bold("Timeline"));
-    let end = timeline::follow(&client, &api, &run_id, deadline, style).await?;
+    let followed = timeline::follow(&client, &api, &run_id, deadline, style).await?;
+    let end = followed.end;
     let evidence = settle(&client, &api, &run_id, &key, &end, deadline).await?;
-    report(&end, &evidence, args.timeout, style)
+    report(&end, &evidence, args.timeout, style)?;
+    // A charge receipt: the provider's ledger must agree (ticket runs have no such part).
+    if let Some(row) = evidence.rows.iter().find(|r| r.charge_id().is_some()) {
+        let provider = charge_proof::provider_url(args.provider_url.as_deref(), dir)?
+            .unwrap_or_else(|| charge_proof::DEFAULT_PROVIDER.to_owned());
+        charge_proof::check(&provider, row, &followed.kinds, style).await?;
+    }
+    Ok(())
 }
 
 async fn create_run(client: &reqwest::Client, api: &str, body: CreateRun<'_>) -> Result<String> {

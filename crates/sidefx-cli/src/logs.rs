@@ -32,19 +32,30 @@ pub async fn run(dir: &DataDir, args: &LogsArgs, style: Style) -> Result<()> {
 }
 
 async fn local(dir: &DataDir, service: Option<Service>, follow: bool, style: Style) -> Result<()> {
-    let services = service.map_or_else(|| Service::ALL.to_vec(), |s| vec![s]);
+    // Every service that has a log: a ticket-mode stack has no provider.log.
+    let services = service.map_or_else(
+        || {
+            Service::ALL
+                .into_iter()
+                .filter(|s| *s != Service::Provider || dir.log_file(*s).is_file())
+                .collect()
+        },
+        |s| vec![s],
+    );
     let prefix = services.len() > 1;
+    let width = services.iter().map(|s| s.name().len()).max().unwrap_or(0);
     let mut tails: Vec<Tail> = services
         .iter()
         .map(|s| {
             Tail::new(
                 dir.log_file(*s),
-                prefix.then(|| style.accent(&format!("{:<6} |", s.name()))),
+                prefix.then(|| style.accent(&format!("{:<width$} |", s.name()))),
             )
         })
         .collect();
     if prefix && follow {
-        tails.push(Tail::new(dir.supervisor_log(), Some(style.dim("sidefx |"))));
+        let label = style.dim(&format!("{:<width$} |", "sidefx"));
+        tails.push(Tail::new(dir.supervisor_log(), Some(label)));
     }
     if !follow {
         for tail in &mut tails {

@@ -7,12 +7,14 @@
 
 mod bench;
 mod chaos;
+mod charge_proof;
 mod cli;
 mod demo;
 mod health;
 mod load;
 mod logs;
 mod proof;
+mod provider;
 mod sse;
 mod stack;
 mod timeline;

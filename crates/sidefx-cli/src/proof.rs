@@ -15,6 +15,9 @@ pub struct EffectRow {
     pub effect_id: String,
     /// The run that claimed it.
     pub run_id: String,
+    /// The caller's key (the provider's charge reference).
+    #[serde(default)]
+    pub business_key: String,
     /// `in_progress` or `done`.
     pub status: String,
     /// The ticket file, once done.
@@ -23,6 +26,42 @@ pub struct EffectRow {
     /// Claims of the effect (first claim + takeovers), where the API reports it.
     #[serde(default)]
     pub attempts: Option<u32>,
+    /// What the effect left behind, once done (absent from APIs without receipts).
+    #[serde(default)]
+    pub receipt: Option<Receipt>,
+}
+
+/// The receipt of a done effect: the ticket it wrote, or the charge it made.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Receipt {
+    /// The ticket effect: the file it created.
+    Ticket {
+        /// The ticket file.
+        #[serde(default)]
+        path: Option<String>,
+    },
+    /// The provider effect: the charge, then the ticket holding its id.
+    Charge {
+        /// The provider's charge id, `ch_…`.
+        charge_id: String,
+        /// The ticket file.
+        #[serde(default)]
+        ticket_path: Option<String>,
+    },
+    /// A kind this CLI does not know yet.
+    #[serde(other)]
+    Other,
+}
+
+impl EffectRow {
+    /// The charge id of the receipt, for an effect that charged the provider.
+    pub fn charge_id(&self) -> Option<&str> {
+        match &self.receipt {
+            Some(Receipt::Charge { charge_id, .. }) => Some(charge_id),
+            _ => None,
+        }
+    }
 }
 
 /// `GET /runs/{id}` (only the fields the proof reads).
@@ -158,9 +197,11 @@ mod tests {
         EffectRow {
             effect_id: "r:charge_card:k".into(),
             run_id: "r".into(),
+            business_key: "k".into(),
             status: status.into(),
             artifact_path: None,
             attempts: Some(1),
+            receipt: None,
         }
     }
 
@@ -222,6 +263,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(effects.items[0].status, "done");
+        assert_eq!(effects.items[0].receipt, None);
+        let charged: EffectRow = serde_json::from_value(serde_json::json!({
+            "effect_id": "r:s:k", "run_id": "r", "business_key": "k", "status": "done",
+            "receipt": {"kind": "charge", "charge_id": "ch_1", "ticket_path": "/t"}
+        }))
+        .unwrap();
+        assert_eq!(charged.charge_id(), Some("ch_1"));
+        let ticket: EffectRow = serde_json::from_value(serde_json::json!({
+            "effect_id": "r:s:k", "run_id": "r", "status": "done",
+            "receipt": {"kind": "ticket", "path": "/t"}, "business_key": "k"
+        }))
+        .unwrap();
+        assert_eq!(
+            ticket.receipt,
+            Some(Receipt::Ticket {
+                path: Some("/t".into())
+            })
+        );
         let tickets: Items<TicketFile> = serde_json::from_str(
             r#"{"tickets_dir":"/d","count":1,"items":[{"name":"ticket_k.json","bytes":9}]}"#,
         )

@@ -46,6 +46,15 @@ struct TimelineEvent {
     fields: Map<String, Value>,
 }
 
+/// A followed run: how it ended and the type of every event shown, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    /// How the run ended.
+    pub end: RunEnd,
+    /// The event types seen (`side_effect.skipped`, …): the path the worker took.
+    pub kinds: Vec<String>,
+}
+
 /// Prints the run's events until it ends or `deadline` passes.
 pub async fn follow(
     client: &reqwest::Client,
@@ -53,17 +62,22 @@ pub async fn follow(
     run_id: &str,
     deadline: Instant,
     style: Style,
-) -> Result<RunEnd> {
+) -> Result<Followed> {
     let url = format!("{api}/runs/{run_id}/events?client_id=cli");
     let started = Instant::now();
+    let mut kinds = Vec::new();
     loop {
-        let interrupted = match stream_once(client, &url, started, deadline, style).await {
-            Ok(Some(end)) => return Ok(end),
+        let streamed = stream_once(client, &url, started, deadline, style, &mut kinds).await;
+        let interrupted = match streamed {
+            Ok(Some(end)) => return Ok(Followed { end, kinds }),
             Ok(None) => "the server closed the stream".to_owned(),
             Err(e) => format!("{e:#}"),
         };
         if Instant::now() >= deadline {
-            return Ok(RunEnd::TimedOut);
+            return Ok(Followed {
+                end: RunEnd::TimedOut,
+                kinds,
+            });
         }
         println!(
             "{}",
@@ -83,6 +97,7 @@ async fn stream_once(
     started: Instant,
     deadline: Instant,
     style: Style,
+    kinds: &mut Vec<String>,
 ) -> Result<Option<RunEnd>> {
     let deadline = tokio::time::Instant::from_std(deadline);
     let request = client
@@ -110,20 +125,21 @@ async fn stream_once(
             return Ok(None);
         };
         for event in parser.push(&chunk) {
-            if let Some(end) = show(&event.data, started, style) {
+            if let Some(end) = show(&event.data, started, style, kinds) {
                 return Ok(Some(end));
             }
         }
     }
 }
 
-/// Prints one event line; returns how the run ended if this event ends it.
-fn show(data: &str, started: Instant, style: Style) -> Option<RunEnd> {
+/// Prints one event line and notes its type; returns how the run ended if this event ends it.
+fn show(data: &str, started: Instant, style: Style, kinds: &mut Vec<String>) -> Option<RunEnd> {
     let elapsed = started.elapsed().as_secs_f64();
     let Ok(event) = serde_json::from_str::<TimelineEvent>(data) else {
         println!("  {elapsed:>6.2}s  {}", style.dim(data));
         return None;
     };
+    kinds.push(event.kind.clone());
     let details = details(&event.fields);
     if details.is_empty() {
         println!(
@@ -195,23 +211,19 @@ mod tests {
     fn terminal_events_end_the_run() {
         let now = Instant::now();
         let style = Style::plain();
+        let mut kinds = Vec::new();
+        let mut show = |data: &str| show(data, now, style, &mut kinds);
         assert_eq!(
-            show(r#"{"type":"run.completed","run_id":"r"}"#, now, style),
+            show(r#"{"type":"run.completed","run_id":"r"}"#),
             Some(RunEnd::Completed)
         );
         assert_eq!(
-            show(
-                r#"{"type":"run.dlq","run_id":"r","error":"boom"}"#,
-                now,
-                style
-            ),
+            show(r#"{"type":"run.dlq","run_id":"r","error":"boom"}"#),
             Some(RunEnd::DeadLettered("boom".into()))
         );
-        assert_eq!(
-            show(r#"{"type":"sse.connected","run_id":"r"}"#, now, style),
-            None
-        );
-        assert_eq!(show("not json", now, style), None);
+        assert_eq!(show(r#"{"type":"sse.connected","run_id":"r"}"#), None);
+        assert_eq!(show("not json"), None);
+        assert_eq!(kinds, ["run.completed", "run.dlq", "sse.connected"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! docker-compose.yml, the Dockerfile and .env.example checked without a Docker engine: the
-//! services, ports, volumes, environment and restart policies the demos depend on.
+//! services, ports, volumes, environment and restart policies the demos depend on, and every
+//! variable .env.example documents for a service reaching that service's container.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,15 +47,15 @@ fn compose() -> Compose {
 }
 
 #[test]
-fn has_the_three_services_and_two_volumes() {
+fn has_the_four_services_and_three_volumes() {
     let compose = compose();
     assert_eq!(
         compose.services.keys().collect::<Vec<_>>(),
-        ["api", "driftq", "worker"]
+        ["api", "driftq", "provider", "worker"]
     );
     assert_eq!(
         compose.volumes.keys().collect::<Vec<_>>(),
-        ["driftq_wal", "sidefx_data"]
+        ["driftq_wal", "provider_data", "sidefx_data"]
     );
 }
 
@@ -67,7 +68,11 @@ fn driftq_is_the_real_broker_image_with_a_durable_wal() {
         image.starts_with("${DRIFTQ_IMAGE:-ghcr.io/driftq-org/driftq-core:"),
         "{image}"
     );
-    assert_eq!(driftq.ports, ["${SIDEFX_DRIFTQ_PORT:-8080}:8080"]);
+    assert_eq!(
+        driftq.ports,
+        ["${SIDEFX_PUBLISH_ADDR:-127.0.0.1}:${SIDEFX_DRIFTQ_PORT:-8080}:8080"],
+        "published on loopback unless opened"
+    );
     assert_eq!(driftq.volumes, ["driftq_wal:/data"]);
 }
 
@@ -79,7 +84,7 @@ fn api_and_worker_share_the_data_volume_and_reach_driftq_by_name() {
         let build = service.build.as_ref().unwrap();
         assert_eq!((build.context.as_str(), build.target.as_str()), (".", name));
         assert_eq!(service.volumes, ["sidefx_data:/data"], "{name}");
-        assert_eq!(service.depends_on, ["driftq"], "{name}");
+        assert_eq!(service.depends_on[0], "driftq", "{name}");
         let env = &service.environment;
         assert_eq!(env["DRIFTQ_HTTP_URL"], "http://driftq:8080", "{name}");
         assert_eq!(env["SIDEFX_DB_PATH"], "/data/side_effects.sqlite", "{name}");
@@ -92,7 +97,10 @@ fn api_and_worker_share_the_data_volume_and_reach_driftq_by_name() {
 fn api_listens_on_8000_with_a_healthcheck() {
     let compose = compose();
     let api = &compose.services["api"];
-    assert_eq!(api.ports, ["${SIDEFX_API_PORT:-8000}:8000"]);
+    assert_eq!(
+        api.ports,
+        ["${SIDEFX_PUBLISH_ADDR:-127.0.0.1}:${SIDEFX_API_PORT:-8000}:8000"]
+    );
     assert_eq!(api.environment["API_ADDR"], "0.0.0.0:8000");
     assert_eq!(
         api.environment["ALLOW_ORIGINS"],
@@ -115,6 +123,79 @@ fn the_worker_is_restarted_after_a_crash() {
 }
 
 #[test]
+fn the_worker_charges_the_provider_by_name_in_provider_mode() {
+    let compose = compose();
+    let worker = &compose.services["worker"];
+    assert_eq!(worker.depends_on, ["driftq", "provider"]);
+    let env = &worker.environment;
+    assert_eq!(env["WORKER_EFFECT"], "${WORKER_EFFECT:-ticket}");
+    assert_eq!(env["PROVIDER_URL"], "http://provider:8090");
+    assert_eq!(env["PROVIDER_TIMEOUT_MS"], "${PROVIDER_TIMEOUT_MS:-3000}");
+    let provider = &compose.services["provider"];
+    let build = provider.build.as_ref().unwrap();
+    assert_eq!(
+        (build.context.as_str(), build.target.as_str()),
+        (".", "provider")
+    );
+    assert_eq!(provider.ports, ["${SIDEFX_PROVIDER_PORT:-8090}:8090"]);
+    assert_eq!(provider.volumes, ["provider_data:/data"]);
+    assert_eq!(provider.environment["PROVIDER_ADDR"], "0.0.0.0:8090");
+    assert_eq!(
+        provider.environment["PROVIDER_DB_PATH"],
+        "/data/provider.sqlite"
+    );
+    assert_eq!(provider.restart.as_deref(), Some("unless-stopped"));
+    let check = serde_norway::to_string(provider.healthcheck.as_ref().unwrap()).unwrap();
+    assert!(
+        check.contains("8090") && check.contains("/healthz"),
+        "{check}"
+    );
+}
+
+/// The containers each section of .env.example is about.
+fn containers_of(section: &str) -> &'static [&'static str] {
+    match section {
+        "sidefx-api" => &["api"],
+        "sidefx-worker" => &["worker"],
+        "sidefx-api and sidefx-worker" => &["api", "worker"],
+        s if s.starts_with("sidefx-provider") => &["provider"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn every_variable_documented_for_a_service_reaches_its_container() {
+    let compose = compose();
+    let mut section = "";
+    let mut checked = 0;
+    for line in project_file(".env.example").lines() {
+        if let Some(name) = line
+            .strip_prefix("# --- ")
+            .and_then(|l| l.strip_suffix(" ---"))
+        {
+            section = name;
+            continue;
+        }
+        // A commented-out variable is unset by default: compose cannot pass "unset".
+        let Some((var, _)) = line.split_once('=').filter(|_| !line.starts_with('#')) else {
+            continue;
+        };
+        for container in containers_of(section) {
+            let env = &compose.services[*container].environment;
+            assert!(
+                env.contains_key(var),
+                "{var} (.env.example, {section}) does not reach the {container} container"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 25,
+        "only {checked} variables checked: sections renamed?"
+    );
+}
+
+#[test]
 fn every_build_target_is_a_dockerfile_stage() {
     let dockerfile = project_file("Dockerfile");
     let stages: Vec<&str> = dockerfile
@@ -134,6 +215,10 @@ fn every_build_target_is_a_dockerfile_stage() {
         );
     }
     assert!(stages.contains(&"driftq-local"), "{stages:?}");
+    assert!(
+        dockerfile.contains("-p sidefx-provider"),
+        "the build stage must build the provider binary"
+    );
     assert!(
         dockerfile.contains("\nUSER sidefx"),
         "runtime must not run as root"
@@ -173,6 +258,17 @@ fn env_example_lists_every_variable_compose_reads() {
         "API_ADDR",
         "WORKER_LEASE_MS",
         "WORKER_CONCURRENCY",
+        "WORKER_EFFECT",
+        "PROVIDER_URL",
+        "PROVIDER_TIMEOUT_MS",
+        "PROVIDER_ADDR",
+        "PROVIDER_DB_PATH",
+        "PROVIDER_DROP_AFTER_COMMIT_RATE",
+        "PROVIDER_FAIL_BEFORE_COMMIT_RATE",
+        "PROVIDER_SLOW_RATE",
+        "PROVIDER_SLOW_MS",
+        "PROVIDER_RATE_LIMIT_RATE",
+        "PROVIDER_SEED",
     ] {
         assert!(listed.contains(&var), "{var} missing from .env.example");
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::procstat::Watched;
+use crate::stack::effect::{EffectMode, ProviderFaults};
 use crate::stack::plan::LocalPlan;
 use crate::stack::state::{RestartPolicy, StackState};
 use crate::stack::{DataDir, local};
@@ -38,6 +39,9 @@ impl BenchStack {
             driftq_port: 0,
             workers,
             restart: RestartPolicy::Workers,
+            effect: EffectMode::Ticket,
+            provider_port: 0,
+            provider_faults: ProviderFaults::default(),
         };
         let state = plan
             .record_and_start(&dir, &[], START_TIMEOUT, style)

@@ -5,25 +5,37 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::Service;
+use super::effect::EffectMode;
 use super::state::Binaries;
 
-/// The service binaries sit next to `sidefx` (same cargo target directory). If they are
-/// missing and we are inside the workspace, build them; otherwise say how.
-pub fn locate_binaries() -> Result<Binaries> {
+/// The cargo packages of the service binaries (each package's binary has its name).
+const PACKAGES: [&str; 4] = [
+    "driftq-local",
+    "sidefx-api",
+    "sidefx-worker",
+    "sidefx-provider",
+];
+
+/// The service binaries sit next to `sidefx` (same cargo target directory); `sidefx-provider`
+/// is needed in provider mode only. If one is missing and we are inside the workspace, build
+/// them; otherwise say how.
+pub fn locate_binaries(effect: EffectMode) -> Result<Binaries> {
     let exe = std::env::current_exe().context("cannot find the sidefx executable")?;
     let bin_dir = exe
         .parent()
         .context("the sidefx executable has no directory")?;
+    let path = |name: &str| bin_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     let binaries = Binaries {
-        driftq: bin_dir.join(format!("driftq-local{}", std::env::consts::EXE_SUFFIX)),
-        api: bin_dir.join(format!("sidefx-api{}", std::env::consts::EXE_SUFFIX)),
-        worker: bin_dir.join(format!("sidefx-worker{}", std::env::consts::EXE_SUFFIX)),
+        driftq: path("driftq-local"),
+        api: path("sidefx-api"),
+        worker: path("sidefx-worker"),
+        provider: (effect == EffectMode::Provider).then(|| path("sidefx-provider")),
     };
     let missing = || {
-        Service::ALL
-            .iter()
-            .filter(|s| !binaries.of(**s).is_file())
+        [&binaries.driftq, &binaries.api, &binaries.worker]
+            .into_iter()
+            .chain(&binaries.provider)
+            .filter(|p| !p.is_file())
             .count()
     };
     if missing() == 0 {
@@ -36,7 +48,7 @@ pub fn locate_binaries() -> Result<Binaries> {
         }
     }
     bail!(
-        "driftq-local, sidefx-api and sidefx-worker must be next to {}: build them with \
+        "driftq-local, sidefx-api, sidefx-worker (and sidefx-provider) must be next to {}: build them with \
          `cargo build --workspace --bins` (use --release for both if you run a release sidefx)",
         exe.display()
     )
@@ -56,19 +68,13 @@ fn find_workspace() -> Option<PathBuf> {
 
 fn build_binaries(workspace: &Path, bin_dir: &Path) -> Result<()> {
     let release = bin_dir.file_name().is_some_and(|name| name == "release");
-    println!("Building driftq-local, sidefx-api and sidefx-worker (cargo build --bins) …");
+    println!("Building {} (cargo build --bins) …", PACKAGES.join(", "));
     let mut cargo =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo.current_dir(workspace).args([
-        "build",
-        "--bins",
-        "-p",
-        "driftq-local",
-        "-p",
-        "sidefx-api",
-        "-p",
-        "sidefx-worker",
-    ]);
+    cargo.current_dir(workspace).args(["build", "--bins"]);
+    for package in PACKAGES {
+        cargo.args(["-p", package]);
+    }
     if release {
         cargo.arg("--release");
     }

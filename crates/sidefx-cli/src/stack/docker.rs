@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::process::Command;
 
+use super::effect::{EffectMode, ProviderFaults, ProviderSetup};
 use super::state::StackState;
 use super::{DataDir, Mode, Service};
 use crate::cli::{DownArgs, UpArgs};
@@ -18,6 +19,9 @@ use crate::ui::Style;
 /// Environment variables docker-compose.yml reads for the host ports.
 const API_PORT_VAR: &str = "SIDEFX_API_PORT";
 const DRIFTQ_PORT_VAR: &str = "SIDEFX_DRIFTQ_PORT";
+const PROVIDER_PORT_VAR: &str = "SIDEFX_PROVIDER_PORT";
+/// The variable docker-compose.yml passes to the worker as its `WORKER_EFFECT`.
+const EFFECT_VAR: &str = "WORKER_EFFECT";
 
 /// `sidefx up --docker`.
 pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
@@ -30,23 +34,33 @@ pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
             dir.root().display()
         );
     }
-    if args.api_port == 0 || args.driftq_port == 0 {
+    if args.api_port == 0 || args.driftq_port == 0 || args.provider_port == 0 {
         bail!("port 0 (pick a free port) works in local mode only: give Docker explicit ports");
     }
     let compose_file = find_compose_file(None)?;
+    // The provider service always runs under compose; only a provider-mode stack charges it.
+    let provider = (args.effect == EffectMode::Provider).then(|| ProviderSetup {
+        url: format!("http://localhost:{}", args.provider_port),
+        port: args.provider_port,
+        faults: ProviderFaults::default(),
+    });
     let state = StackState {
         mode: Mode::Docker,
         api_url: format!("http://localhost:{}", args.api_port),
         driftq_url: format!("http://localhost:{}", args.driftq_port),
         api_port: args.api_port,
         driftq_port: args.driftq_port,
+        effect: args.effect,
+        provider,
         compose_file: Some(compose_file.clone()),
         local: None,
     };
     state.save(dir)?;
     let mut up = compose(&compose_file);
     up.env(API_PORT_VAR, args.api_port.to_string())
-        .env(DRIFTQ_PORT_VAR, args.driftq_port.to_string());
+        .env(DRIFTQ_PORT_VAR, args.driftq_port.to_string())
+        .env(PROVIDER_PORT_VAR, args.provider_port.to_string())
+        .env(EFFECT_VAR, args.effect.name());
     up.args(["up", "--build"]);
     let timeout = Duration::from_secs(args.timeout);
     if args.detached {

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tokio::process::Command;
 
+use super::effect::{EffectMode, ProviderSetup};
 use super::state::Binaries;
 use super::{DataDir, Service};
 
@@ -19,7 +20,7 @@ pub fn open_log(path: &Path) -> Result<File> {
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
-/// The ports and URL the services are wired with.
+/// The ports and URLs the services are wired with.
 #[derive(Debug, Clone)]
 pub struct Ports {
     /// API port on 127.0.0.1.
@@ -28,17 +29,20 @@ pub struct Ports {
     pub driftq: u16,
     /// DriftQ base URL.
     pub driftq_url: String,
+    /// Provider mode: the provider (its port, URL and faults).
+    pub provider: Option<ProviderSetup>,
 }
 
 /// The command line and environment of one service: only 127.0.0.1, data under the data dir.
 /// Everything else (LOG_LEVEL, WORKER_LEASE_MS, …) is inherited from the user's environment.
+/// `None` for the provider of a stack that has none.
 pub fn service_command(
     service: Service,
     binaries: &Binaries,
     dir: &DataDir,
     ports: &Ports,
-) -> Command {
-    let mut command = Command::new(binaries.of(service));
+) -> Option<Command> {
+    let mut command = Command::new(binaries.of(service)?);
     // Their output goes to log files: no terminal colour codes in there.
     command.env("NO_COLOR", "1");
     match service {
@@ -49,6 +53,15 @@ pub fn service_command(
                 .arg("--wal")
                 .arg(dir.wal_path());
         }
+        Service::Provider => {
+            let provider = ports.provider.as_ref()?;
+            command
+                .arg("--addr")
+                .arg(format!("127.0.0.1:{}", provider.port))
+                .arg("--db")
+                .arg(dir.provider_db_path())
+                .args(provider.faults.args());
+        }
         Service::Api | Service::Worker => {
             command
                 .env("DRIFTQ_HTTP_URL", &ports.driftq_url)
@@ -56,10 +69,23 @@ pub fn service_command(
                 .env("ARTIFACTS_DIR", dir.artifacts_dir());
             if service == Service::Api {
                 command.env("API_ADDR", format!("127.0.0.1:{}", ports.api));
+            } else {
+                worker_effect(&mut command, ports.provider.as_ref());
             }
         }
     }
-    command
+    Some(command)
+}
+
+/// The worker's effect, always set: a `WORKER_EFFECT` in the user's environment must not
+/// make a ticket stack's workers charge a provider that is not there (or the reverse).
+fn worker_effect(command: &mut Command, provider: Option<&ProviderSetup>) {
+    match provider {
+        Some(provider) => command
+            .env("WORKER_EFFECT", EffectMode::Provider.name())
+            .env("PROVIDER_URL", &provider.url),
+        None => command.env("WORKER_EFFECT", EffectMode::Ticket.name()),
+    };
 }
 
 #[cfg(test)]
@@ -73,13 +99,15 @@ mod tests {
             driftq: "/b/driftq-local".into(),
             api: "/b/sidefx-api".into(),
             worker: "/b/sidefx-worker".into(),
+            provider: None,
         };
         let ports = Ports {
             api: 9000,
             driftq: 9080,
             driftq_url: "http://127.0.0.1:9080".into(),
+            provider: None,
         };
-        let driftq = service_command(Service::Driftq, &binaries, &dir, &ports);
+        let driftq = service_command(Service::Driftq, &binaries, &dir, &ports).unwrap();
         let args: Vec<_> = driftq
             .as_std()
             .get_args()
@@ -94,23 +122,76 @@ mod tests {
                 "/tmp/stack/wal/driftq.wal"
             ]
         );
-        let api = service_command(Service::Api, &binaries, &dir, &ports);
-        let envs: Vec<_> = api
+        let api = service_command(Service::Api, &binaries, &dir, &ports).unwrap();
+        let api_envs = envs(&api);
+        assert!(api_envs.contains(&("API_ADDR".into(), "127.0.0.1:9000".into())));
+        assert!(api_envs.contains(&(
+            "SIDEFX_DB_PATH".into(),
+            "/tmp/stack/store/side_effects.sqlite".into()
+        )));
+        let worker = service_command(Service::Worker, &binaries, &dir, &ports).unwrap();
+        assert!(worker.as_std().get_envs().all(|(k, _)| k != "API_ADDR"));
+        assert!(envs(&worker).contains(&("WORKER_EFFECT".into(), "ticket".into())));
+        assert!(envs(&worker).iter().all(|(k, _)| k != "PROVIDER_URL"));
+        assert!(service_command(Service::Provider, &binaries, &dir, &ports).is_none());
+    }
+
+    #[test]
+    fn in_provider_mode_the_workers_charge_the_stacks_provider() {
+        let dir = DataDir::new(Path::new("/tmp/stack")).unwrap();
+        let binaries = Binaries {
+            driftq: "/b/driftq-local".into(),
+            api: "/b/sidefx-api".into(),
+            worker: "/b/sidefx-worker".into(),
+            provider: Some("/b/sidefx-provider".into()),
+        };
+        let provider = ProviderSetup {
+            url: "http://127.0.0.1:9090".into(),
+            port: 9090,
+            faults: super::super::effect::ProviderFaults {
+                fail_before_commit_rate: 0.5,
+                ..Default::default()
+            },
+        };
+        let ports = Ports {
+            api: 9000,
+            driftq: 9080,
+            driftq_url: "http://127.0.0.1:9080".into(),
+            provider: Some(provider),
+        };
+        let command = service_command(Service::Provider, &binaries, &dir, &ports).unwrap();
+        let args: Vec<_> = command
+            .as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--addr",
+                "127.0.0.1:9090",
+                "--db",
+                "/tmp/stack/provider/provider.sqlite",
+                "--fail-before-commit-rate",
+                "0.5"
+            ]
+        );
+        let worker = service_command(Service::Worker, &binaries, &dir, &ports).unwrap();
+        let envs = envs(&worker);
+        assert!(envs.contains(&("WORKER_EFFECT".into(), "provider".into())));
+        assert!(envs.contains(&("PROVIDER_URL".into(), "http://127.0.0.1:9090".into())));
+    }
+
+    fn envs(command: &Command) -> Vec<(String, String)> {
+        command
             .as_std()
             .get_envs()
             .map(|(k, v)| {
                 (
                     k.to_string_lossy().into_owned(),
-                    v.unwrap().to_string_lossy().into_owned(),
+                    v.unwrap_or_default().to_string_lossy().into_owned(),
                 )
             })
-            .collect();
-        assert!(envs.contains(&("API_ADDR".into(), "127.0.0.1:9000".into())));
-        assert!(envs.contains(&(
-            "SIDEFX_DB_PATH".into(),
-            "/tmp/stack/store/side_effects.sqlite".into()
-        )));
-        let worker = service_command(Service::Worker, &binaries, &dir, &ports);
-        assert!(worker.as_std().get_envs().all(|(k, _)| k != "API_ADDR"));
+            .collect()
     }
 }

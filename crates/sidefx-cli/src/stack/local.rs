@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::sync::Notify;
 
+use super::effect::ProviderFaults;
 use super::plan::LocalPlan;
 use super::state::{LocalProcesses, RestartPolicy, StackState};
 use super::{DataDir, Service, supervisor};
@@ -18,8 +19,8 @@ use crate::cli::{DownArgs, UpArgs};
 use crate::health;
 use crate::ui::{Spinner, Style};
 
-/// The supervisor stops three services, each with its own grace period: give it time for that.
-const SUPERVISOR_GRACE: Duration = Duration::from_secs(20);
+/// The supervisor stops up to four services, each with its own grace period: give it time for that.
+const SUPERVISOR_GRACE: Duration = Duration::from_secs(25);
 /// Grace for a service we stop by PID ourselves.
 const SERVICE_GRACE: Duration = Duration::from_secs(5);
 
@@ -30,6 +31,9 @@ pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
         driftq_port: args.driftq_port,
         workers: args.workers,
         restart: RestartPolicy::Workers,
+        effect: args.effect,
+        provider_port: args.provider_port,
+        provider_faults: ProviderFaults::default(),
     };
     let timeout = Duration::from_secs(args.timeout);
     if args.detached {
@@ -190,7 +194,12 @@ pub async fn stop(dir: &DataDir, state: &StackState) -> Result<()> {
     for supervisor in supervisors.into_iter().flatten() {
         supervisor.terminate(SUPERVISOR_GRACE).await;
     }
-    for service in [Service::Worker, Service::Api, Service::Driftq] {
+    for service in [
+        Service::Worker,
+        Service::Api,
+        Service::Provider,
+        Service::Driftq,
+    ] {
         spinner.tick(service.name());
         let records = [
             newest.as_ref().and_then(|n| n.service(service)),
@@ -208,7 +217,7 @@ pub async fn stop(dir: &DataDir, state: &StackState) -> Result<()> {
     StackState::remove(dir)
 }
 
-/// Deletes the WAL, the store and the artifacts of the data dir.
+/// Deletes the WAL, the store, the artifacts and the provider's ledger of the data dir.
 pub fn wipe(dir: &DataDir, style: Style) -> Result<()> {
     for target in dir.wipe_targets() {
         match std::fs::remove_dir_all(&target) {
@@ -232,12 +241,12 @@ pub fn kill_now(dir: &DataDir, fallback: &StackState) {
     let Some(local) = state.local.as_ref() else {
         return;
     };
-    let records = [
-        local.supervisor.as_ref(),
-        local.api.as_ref(),
-        local.driftq.as_ref(),
-    ];
-    for record in records.into_iter().flatten().chain(local.worker_records()) {
+    // The supervisor comes first in the list, so it restarts nothing.
+    for record in local
+        .non_worker_records()
+        .into_iter()
+        .chain(local.worker_records())
+    {
         record.signal_if_ours(nix::sys::signal::Signal::SIGKILL);
     }
 }

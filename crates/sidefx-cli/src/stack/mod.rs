@@ -1,10 +1,11 @@
-//! The stack (DriftQ + API + worker) as one thing to start, stop and inspect, in either of two
+//! The stack (DriftQ + API + worker, and in provider mode the payments provider) as one thing to start, stop and inspect, in either of two
 //! modes: Docker Compose, or local processes under a supervisor. Commands pick the mode from
 //! their flags, else from the state file of the data dir, else from what the machine has.
 
 pub mod binaries;
 pub mod children;
 pub mod docker;
+pub mod effect;
 pub mod launch;
 pub mod local;
 pub mod plan;
@@ -30,7 +31,8 @@ use state::StackState;
 pub enum Mode {
     /// `docker compose` with the project's docker-compose.yml.
     Docker,
-    /// `driftq-local`, `sidefx-api` and `sidefx-worker` processes under `sidefx supervise`.
+    /// `driftq-local`, `sidefx-api` and `sidefx-worker` (and `sidefx-provider`) processes
+    /// under `sidefx supervise`.
     Local,
 }
 
@@ -43,11 +45,19 @@ pub enum Service {
     Worker,
     /// The DriftQ broker.
     Driftq,
+    /// The payments provider simulator (provider mode only).
+    Provider,
 }
 
 impl Service {
-    /// Every service, in start order.
-    pub const ALL: [Service; 3] = [Service::Driftq, Service::Api, Service::Worker];
+    /// Every service, in start order (a ticket-mode stack has no provider: see
+    /// [`state::StackState::services`]).
+    pub const ALL: [Service; 4] = [
+        Service::Driftq,
+        Service::Provider,
+        Service::Api,
+        Service::Worker,
+    ];
 
     /// Compose service name and log file stem.
     pub fn name(self) -> &'static str {
@@ -55,6 +65,7 @@ impl Service {
             Service::Api => "api",
             Service::Worker => "worker",
             Service::Driftq => "driftq",
+            Service::Provider => "provider",
         }
     }
 }
@@ -109,12 +120,19 @@ impl DataDir {
         self.root.join("artifacts")
     }
 
-    /// What `down --wipe` deletes: WAL, store and artifacts. Logs stay, they explain the past.
-    pub fn wipe_targets(&self) -> [PathBuf; 3] {
+    /// The provider's SQLite ledger (provider mode).
+    pub fn provider_db_path(&self) -> PathBuf {
+        self.root.join("provider").join("provider.sqlite")
+    }
+
+    /// What `down --wipe` deletes: WAL, store, artifacts and the provider's ledger. Logs
+    /// stay, they explain the past.
+    pub fn wipe_targets(&self) -> [PathBuf; 4] {
         [
             self.root.join("wal"),
             self.root.join("store"),
             self.artifacts_dir(),
+            self.root.join("provider"),
         ]
     }
 }
@@ -181,18 +199,21 @@ pub async fn down(dir: &DataDir, args: &DownArgs, style: Style) -> Result<()> {
     }
 }
 
-/// The two health URLs of a stack: DriftQ's and the API's.
-pub fn health_checks(state: &StackState) -> [HealthCheck; 2] {
-    [
-        HealthCheck {
-            name: "DriftQ",
-            url: format!("{}/v1/healthz", state.driftq_url),
-        },
-        HealthCheck {
-            name: "API",
-            url: format!("{}/healthz", state.api_url),
-        },
-    ]
+/// The health URLs of a stack: DriftQ's and the API's, and the provider's in provider mode.
+pub fn health_checks(state: &StackState) -> Vec<HealthCheck> {
+    let mut checks = vec![HealthCheck {
+        name: "DriftQ",
+        url: format!("{}/v1/healthz", state.driftq_url),
+    }];
+    checks.extend(state.provider.as_ref().map(|provider| HealthCheck {
+        name: "provider",
+        url: format!("{}/healthz", provider.url),
+    }));
+    checks.push(HealthCheck {
+        name: "API",
+        url: format!("{}/healthz", state.api_url),
+    });
+    checks
 }
 
 /// Mode for commands that act on an existing stack: the flag, else the state file.
@@ -219,7 +240,8 @@ fn confirm_wipe(dir: &DataDir) -> Result<()> {
         bail!("refusing to wipe without confirmation: no terminal to ask on, pass --yes");
     }
     print!(
-        "This deletes the DriftQ WAL, the SQLite store and the ticket artifacts of the stack in {} \
+        "This deletes the DriftQ WAL, the SQLite store, the ticket artifacts and the provider's \
+         ledger of the stack in {} \
          (Docker: its volumes). Continue? [y/N] ",
         dir.root().display()
     );

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, TcpListener};
 
 use anyhow::{Context, Result, bail};
 
+use super::effect::{EffectMode, ProviderFaults, ProviderSetup};
 use super::state::{LocalProcesses, RestartPolicy, StackState};
 use super::{DataDir, Mode, Service};
 use crate::ui::Style;
@@ -21,6 +22,12 @@ pub struct LocalPlan {
     pub workers: u32,
     /// What the supervisor restarts.
     pub restart: RestartPolicy,
+    /// What the workers do; in provider mode the provider runs too.
+    pub effect: EffectMode,
+    /// Provider port on 127.0.0.1 (0 picks a free one; provider mode only).
+    pub provider_port: u16,
+    /// The provider's fault injection (provider mode only).
+    pub provider_faults: ProviderFaults,
 }
 
 /// Starts of a stack on picked ports: a port picked free can be taken before the service
@@ -40,7 +47,9 @@ impl LocalPlan {
         timeout: std::time::Duration,
         style: Style,
     ) -> Result<StackState> {
-        let picks_ports = self.api_port == 0 || self.driftq_port == 0;
+        let picks_ports = self.api_port == 0
+            || self.driftq_port == 0
+            || (self.effect == EffectMode::Provider && self.provider_port == 0);
         let mut attempt = 1;
         loop {
             let state = self.record(dir, style)?;
@@ -70,19 +79,23 @@ impl LocalPlan {
         if api_port == driftq_port {
             bail!("--api-port and --driftq-port must differ (both are {api_port})");
         }
-        let binaries = super::binaries::locate_binaries()?;
+        let provider = self.provider(&[api_port, driftq_port])?;
+        let binaries = super::binaries::locate_binaries(self.effect)?;
         let state = StackState {
             mode: Mode::Local,
             api_url: format!("http://127.0.0.1:{api_port}"),
             driftq_url: format!("http://127.0.0.1:{driftq_port}"),
             api_port,
             driftq_port,
+            effect: self.effect,
+            provider,
             compose_file: None,
             local: Some(LocalProcesses {
                 binaries,
                 supervisor: None,
                 driftq: None,
                 api: None,
+                provider: None,
                 worker: None,
                 worker_restarts: 0,
                 workers: self.workers.max(1),
@@ -93,6 +106,24 @@ impl LocalPlan {
         };
         state.save(dir)?;
         Ok(state)
+    }
+}
+
+impl LocalPlan {
+    /// Provider mode: the provider's port (checked free, distinct from `taken`) and URL.
+    fn provider(&self, taken: &[u16]) -> Result<Option<ProviderSetup>> {
+        if self.effect != EffectMode::Provider {
+            return Ok(None);
+        }
+        let port = free_port(self.provider_port, "--provider-port")?;
+        if taken.contains(&port) {
+            bail!("--provider-port must differ from --api-port and --driftq-port ({port})");
+        }
+        Ok(Some(ProviderSetup {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            faults: self.provider_faults,
+        }))
     }
 }
 
@@ -108,14 +139,9 @@ fn refuse_if_running(dir: &DataDir, style: Style) -> Result<()> {
             state.mode
         );
     };
-    let alive = [
-        procs.supervisor.as_ref(),
-        procs.driftq.as_ref(),
-        procs.api.as_ref(),
-    ];
-    if let Some(pid) = alive
+    if let Some(pid) = procs
+        .non_worker_records()
         .into_iter()
-        .flatten()
         .chain(procs.worker_records())
         .find(|p| p.is_ours())
         .map(|p| p.pid)
@@ -135,10 +161,12 @@ fn refuse_if_running(dir: &DataDir, style: Style) -> Result<()> {
 
 /// True when a service's log says its listen address was taken.
 fn lost_a_port(dir: &DataDir) -> bool {
-    [Service::Driftq, Service::Api].into_iter().any(|service| {
-        std::fs::read_to_string(dir.log_file(service))
-            .is_ok_and(|log| log.contains("Address already in use"))
-    })
+    [Service::Driftq, Service::Provider, Service::Api]
+        .into_iter()
+        .any(|service| {
+            std::fs::read_to_string(dir.log_file(service))
+                .is_ok_and(|log| log.contains("Address already in use"))
+        })
 }
 
 /// `port`, checked free on 127.0.0.1; 0 picks a free one.

@@ -20,6 +20,9 @@ pub fn print_ready(dir: &DataDir, state: &StackState, style: Style) {
     println!("  - API docs:      {api}/docs");
     println!("  - API health:    {api}/healthz");
     println!("  - DriftQ health: {}/v1/healthz", state.driftq_url);
+    if let Some(provider) = &state.provider {
+        println!("  - Provider:      {}/_ledger (every charge)", provider.url);
+    }
     let data_dir = data_dir_flag(dir);
     println!("\nNext:");
     println!("  sidefx{data_dir} demo run     # retry demo (safe)");
@@ -50,7 +53,12 @@ pub async fn status(dir: &DataDir, style: Style) -> Result<()> {
     if let Some(local) = &state.local {
         let records = [("supervisor", local.supervisor.as_ref())]
             .into_iter()
-            .chain(Service::ALL.iter().map(|s| (s.name(), local.service(*s))));
+            .chain(
+                state
+                    .services()
+                    .into_iter()
+                    .map(|s| (s.name(), local.service(s))),
+            );
         for (name, record) in records {
             let line = match record {
                 Some(r) if r.is_ours() => style.ok(&format!("running (pid {})", r.pid)),
@@ -61,6 +69,7 @@ pub async fn status(dir: &DataDir, style: Style) -> Result<()> {
         }
         println!("  worker restarts: {}", local.worker_restarts);
     }
+    println!("  effect      {}", state.effect.name());
     let client = crate::health::probe_client()?;
     for check in health_checks(&state) {
         let line = match crate::health::probe(&client, &check.url).await {

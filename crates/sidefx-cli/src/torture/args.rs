@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::stack::effect::{EffectMode, ProviderFaults};
+
 /// The scenarios `sidefx torture` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ScenarioKind {
@@ -17,6 +19,28 @@ pub enum ScenarioKind {
     /// The API SIGKILLed and restarted between batches of load; clients retry their POST with
     /// the same Idempotency-Key.
     Api,
+}
+
+/// The side effect the scenarios' workers perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TortureEffect {
+    /// Ticket files; executions counted from the ticket effect's ledger (`artifacts/ledger.jsonl`).
+    Ticket,
+    /// Charges at a provider with faults on; executions counted from its `/_ledger`.
+    Provider,
+    /// Every scenario twice: ticket first, then provider.
+    Both,
+}
+
+impl TortureEffect {
+    /// The effect modes to run, in order.
+    pub fn modes(self) -> Vec<EffectMode> {
+        match self {
+            TortureEffect::Ticket => vec![EffectMode::Ticket],
+            TortureEffect::Provider => vec![EffectMode::Provider],
+            TortureEffect::Both => vec![EffectMode::Ticket, EffectMode::Provider],
+        }
+    }
 }
 
 /// Flags of `sidefx torture`.
@@ -36,6 +60,9 @@ pub struct TortureArgs {
     /// Matrix: the worker counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,3")]
     pub matrix_workers: Vec<u32>,
+    /// Matrix: the crash points (`fail_mode`s), comma-separated. Default: all four.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub matrix_crash_points: Vec<super::matrix::CrashPoint>,
     /// Storm: runs submitted.
     #[arg(long, default_value_t = 300)]
     pub storm_runs: usize,
@@ -87,4 +114,34 @@ pub struct TortureArgs {
     /// Print the result as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// The side effect: ticket files, charges at the provider simulator (started on each
+    /// stack, faults on), or both (every scenario once per effect).
+    #[arg(long, value_enum, default_value_t = TortureEffect::Ticket)]
+    pub effect: TortureEffect,
+    /// Provider: share of charges committed whose answer is then dropped (the worker cannot
+    /// know whether it was charged and must retry with the same key).
+    #[arg(long, value_name = "RATE", default_value_t = 0.1)]
+    pub provider_drop_after_commit_rate: f64,
+    /// Provider: share of charge requests answered 5xx before anything is committed.
+    #[arg(long, value_name = "RATE", default_value_t = 0.05)]
+    pub provider_fail_before_commit_rate: f64,
+    /// Provider: share of charge requests answered only after --provider-slow-ms.
+    #[arg(long, value_name = "RATE", default_value_t = 0.05)]
+    pub provider_slow_rate: f64,
+    /// Provider: how slow a slow answer is (ms). Default: twice --lease-ms, so it outlives the
+    /// worker's provider timeout (half the lease here) and the claim's lease.
+    #[arg(long, value_name = "MS")]
+    pub provider_slow_ms: Option<u64>,
+}
+
+impl TortureArgs {
+    /// The provider's fault injection these flags ask for.
+    pub fn provider_faults(&self) -> ProviderFaults {
+        ProviderFaults {
+            drop_after_commit_rate: self.provider_drop_after_commit_rate,
+            fail_before_commit_rate: self.provider_fail_before_commit_rate,
+            slow_rate: self.provider_slow_rate,
+            slow_ms: self.provider_slow_ms.unwrap_or(self.lease_ms * 2),
+        }
+    }
 }

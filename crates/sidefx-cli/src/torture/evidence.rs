@@ -1,11 +1,14 @@
-//! Counting, from what the API said: each run's final status and effect rows
-//! (`GET /runs/{id}`), the replies to re-sent requests, and the `/debug/verify` counts.
+//! Counting, from what the API said — each run's final status and effect rows
+//! (`GET /runs/{id}`), the replies to re-sent requests, the `/debug/verify` counts — and from
+//! what the effect's ledger says was really executed (see `executions`).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::executions::{self, Executions};
 use crate::load::{End, RunState, Submission, percentile};
+use crate::stack::effect::EffectMode;
 use crate::verify::Report;
 
 /// One row of the torture table.
@@ -13,6 +16,8 @@ use crate::verify::Report;
 pub struct ScenarioResult {
     /// Scenario label.
     pub name: String,
+    /// The side effect: `ticket` or `provider`.
+    pub effect: EffectMode,
     /// Worker processes.
     pub workers: u32,
     /// Runs submitted.
@@ -25,10 +30,17 @@ pub struct ScenarioResult {
     pub completed: usize,
     /// Runs dead-lettered.
     pub dead_lettered: usize,
-    /// Side effects beyond one per run: extra effect rows of a run, extra tickets, extra runs
-    /// in the store, and re-sent requests answered with a new run.
+    /// Side effects beyond one per run: runs whose business key the effect's ledger shows
+    /// executed more than once, extra effect rows of a run, extra tickets, extra runs in the
+    /// store, and re-sent requests answered with a new run.
     pub duplicates: u64,
-    /// Accepted runs that never finished.
+    /// Most executions of one business key in the effect's ledger (1 when exactly once;
+    /// `None`: the ticket worker keeps no ledger).
+    pub charges_per_key: Option<u64>,
+    /// Provider: requests beyond one per idempotency key, summed — calls the key collapsed
+    /// (informational: these are the retries the key made safe).
+    pub repeats: Option<u64>,
+    /// Accepted runs that never finished, and (provider) completed runs with no charge.
     pub lost: usize,
     /// Runs that finished the other way than they asked (or dead-lettered with an effect).
     pub wrong_end: usize,
@@ -65,6 +77,8 @@ impl ScenarioResult {
 pub struct Inputs<'a> {
     /// Scenario label.
     pub name: String,
+    /// The side effect.
+    pub effect: EffectMode,
     /// Worker processes.
     pub workers: u32,
     /// Every submission.
@@ -73,6 +87,8 @@ pub struct Inputs<'a> {
     pub states: &'a [Option<RunState>],
     /// The settled verify report, if the API answered.
     pub report: Option<&'a Report>,
+    /// What the effect's ledger says was executed (`None`: no ledger to read).
+    pub executions: Option<&'a Executions>,
     /// Processes killed.
     pub kills: u32,
     /// Wall time.
@@ -109,10 +125,20 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
             (false, 0)
         }
     };
+    let judged = inputs
+        .executions
+        .map(|e| executions::judge(e, inputs.effect, inputs.submissions, inputs.states));
+    if let Some(judged) = &judged {
+        tally.duplicates += judged.duplicated_runs;
+        tally.lost += judged.lost_effects;
+        tally.wrong_end += judged.executed_dead_letters;
+        problems.extend(judged.problems.iter().cloned());
+    }
     tally.latencies.sort();
     let ms = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     ScenarioResult {
         name: inputs.name,
+        effect: inputs.effect,
         workers: inputs.workers,
         submitted: inputs.submissions.len(),
         accepted,
@@ -120,6 +146,8 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
         completed: tally.completed,
         dead_lettered: tally.dead_lettered,
         duplicates: tally.duplicates + store_extra,
+        charges_per_key: judged.as_ref().map(|j| j.charges_per_key),
+        repeats: inputs.executions.and_then(|e| e.repeats),
         lost: tally.lost,
         wrong_end: tally.wrong_end,
         p50_ms: ms(percentile(&tally.latencies, 50.0)),

@@ -6,26 +6,76 @@
 use super::args::TortureArgs;
 use super::scenario::{Chaos, Scenario};
 use crate::load::RunSpec;
+use crate::stack::effect::EffectMode;
 
-/// The four crash points of DESIGN.md, as `fail_mode` values.
-pub const CRASH_POINTS: [&str; 4] = [
-    "crash_after_claim_before_effect",
-    "crash_after_effect_before_mark_done",
-    "crash_after_mark_done_before_ack",
-    "crash_after_effect_before_ack",
+/// The four crash points of DESIGN.md (`--matrix-crash-points`; the names are the
+/// `fail_mode` values, with underscores or dashes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashPoint {
+    /// After the claim, before the effect: the lease expires and the claim is taken over.
+    #[value(
+        name = "crash_after_claim_before_effect",
+        alias = "crash-after-claim-before-effect"
+    )]
+    ClaimedNotEffected,
+    /// After the effect, before mark-done: the artifact heals the row.
+    #[value(
+        name = "crash_after_effect_before_mark_done",
+        alias = "crash-after-effect-before-mark-done"
+    )]
+    EffectedNotMarkedDone,
+    /// After mark-done, before the ack: the redelivery is skipped.
+    #[value(
+        name = "crash_after_mark_done_before_ack",
+        alias = "crash-after-mark-done-before-ack"
+    )]
+    MarkedDoneNotAcked,
+    /// After the effect (and mark-done), before the ack: the redelivery is skipped.
+    #[value(
+        name = "crash_after_effect_before_ack",
+        alias = "crash-after-effect-before-ack"
+    )]
+    EffectedNotAcked,
+}
+
+/// Every crash point, in the matrix's order.
+pub const CRASH_POINTS: [CrashPoint; 4] = [
+    CrashPoint::ClaimedNotEffected,
+    CrashPoint::EffectedNotMarkedDone,
+    CrashPoint::MarkedDoneNotAcked,
+    CrashPoint::EffectedNotAcked,
 ];
 
-/// One scenario per crash point and worker count.
-pub fn scenarios(args: &TortureArgs) -> Vec<Scenario> {
+impl CrashPoint {
+    /// The worker's `fail_mode`.
+    pub fn fail_mode(self) -> &'static str {
+        match self {
+            CrashPoint::ClaimedNotEffected => "crash_after_claim_before_effect",
+            CrashPoint::EffectedNotMarkedDone => "crash_after_effect_before_mark_done",
+            CrashPoint::MarkedDoneNotAcked => "crash_after_mark_done_before_ack",
+            CrashPoint::EffectedNotAcked => "crash_after_effect_before_ack",
+        }
+    }
+}
+
+/// One scenario per crash point and worker count, for one effect mode.
+pub fn scenarios(args: &TortureArgs, effect: EffectMode) -> Vec<Scenario> {
+    let points = match args.matrix_crash_points.as_slice() {
+        [] => &CRASH_POINTS[..],
+        chosen => chosen,
+    };
     let mut cells = Vec::new();
     for &workers in &args.matrix_workers {
-        for (index, fail_mode) in CRASH_POINTS.into_iter().enumerate() {
+        for point in points {
+            let index = CRASH_POINTS.iter().position(|p| p == point).unwrap_or(0);
             let tag = format!("m{index}w{workers}");
+            let fail_mode = point.fail_mode();
             cells.push(Scenario {
                 name: format!("matrix {fail_mode}"),
                 workers,
                 specs: runs(&tag, args.matrix_runs, fail_mode, args.dead_letter_every),
                 chaos: Chaos::None,
+                effect,
             });
         }
     }

@@ -5,6 +5,7 @@
 
 mod args;
 mod evidence;
+mod executions;
 mod matrix;
 mod report;
 mod restarts;
@@ -23,6 +24,7 @@ use report::TortureReport;
 use scenario::{Chaos, Scenario, Settings};
 use stack::WorkerTuning;
 
+use crate::stack::effect::EffectMode;
 use crate::stack::{DataDir, Service};
 use crate::ui::Style;
 
@@ -37,6 +39,7 @@ pub async fn run(args: &TortureArgs, style: Style) -> Result<ExitCode> {
             retry_base_ms: args.retry_base_ms,
             redrive_after_ms: args.redrive_after_ms,
         },
+        provider_faults: args.provider_faults(),
     };
     let mut results = Vec::new();
     for (index, scenario) in plan(args).into_iter().enumerate() {
@@ -90,13 +93,28 @@ pub async fn run(args: &TortureArgs, style: Style) -> Result<ExitCode> {
     })
 }
 
-/// Every scenario the flags ask for, in order: matrix cells, storm, broker, API.
+/// Every scenario the flags ask for, in order: matrix cells, storm, broker, API — once per
+/// effect mode (ticket first), provider scenarios labelled `[provider]`.
 fn plan(args: &TortureArgs) -> Vec<Scenario> {
     let mut scenarios = Vec::new();
+    for effect in args.effect.modes() {
+        let first = scenarios.len();
+        plan_effect(args, effect, &mut scenarios);
+        if effect == EffectMode::Provider {
+            for scenario in &mut scenarios[first..] {
+                scenario.name.push_str(" [provider]");
+            }
+        }
+    }
+    scenarios
+}
+
+/// The scenarios of one effect mode.
+fn plan_effect(args: &TortureArgs, effect: EffectMode, scenarios: &mut Vec<Scenario>) {
     let wants = |kind| args.scenarios.contains(&kind);
     let runs = |tag, n| matrix::runs(tag, n, "none", args.dead_letter_every);
     if wants(ScenarioKind::Matrix) {
-        scenarios.extend(matrix::scenarios(args));
+        scenarios.extend(matrix::scenarios(args, effect));
     }
     if wants(ScenarioKind::Storm) {
         scenarios.push(Scenario {
@@ -104,6 +122,7 @@ fn plan(args: &TortureArgs) -> Vec<Scenario> {
             workers: args.storm_workers,
             specs: runs("storm", args.storm_runs),
             chaos: Chaos::Storm(Duration::from_millis(args.kill_every_ms.max(1))),
+            effect,
         });
     }
     for (kind, service, label, n) in [
@@ -121,10 +140,10 @@ fn plan(args: &TortureArgs) -> Vec<Scenario> {
                 workers: args.workers,
                 specs: runs(label, n),
                 chaos: Chaos::Restart(service, args.restarts),
+                effect,
             });
         }
     }
-    scenarios
 }
 
 /// `--dir`, or a fresh temp dir (returned too, so the caller decides whether it stays).

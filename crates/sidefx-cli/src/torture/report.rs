@@ -17,13 +17,17 @@ pub struct TortureReport {
     pub dir: Option<String>,
 }
 
-const HEADER: [&str; 12] = [
+/// Columns: `charges/key` is the most executions of one business key in the effect's ledger
+/// (1 = exactly once), `repeats` the requests its idempotency keys collapsed.
+const HEADER: [&str; 14] = [
     "scenario",
     "workers",
     "accepted",
     "completed",
     "dead-lettered",
     "duplicates",
+    "charges/key",
+    "repeats",
     "lost",
     "p50",
     "p99",
@@ -34,7 +38,7 @@ const HEADER: [&str; 12] = [
 
 /// Prints the table with aligned columns.
 pub fn print_table(report: &TortureReport, style: Style) {
-    let rows: Vec<[String; 12]> = report.scenarios.iter().map(row).collect();
+    let rows: Vec<[String; 14]> = report.scenarios.iter().map(row).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -89,7 +93,12 @@ pub fn print_table(report: &TortureReport, style: Style) {
     }
 }
 
-fn row(r: &ScenarioResult) -> [String; 12] {
+/// A count, or `-` where there is nothing to count (no ledger, or the ticket effect's repeats).
+fn count(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+fn row(r: &ScenarioResult) -> [String; 14] {
     let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
     let verify = if r.verify_clean {
         "clean".to_owned()
@@ -107,6 +116,8 @@ fn row(r: &ScenarioResult) -> [String; 12] {
         r.completed.to_string(),
         r.dead_lettered.to_string(),
         r.duplicates.to_string(),
+        count(r.charges_per_key),
+        count(r.repeats),
         lost,
         ms(r.p50_ms),
         ms(r.p99_ms),

@@ -9,6 +9,7 @@ use super::evidence::{self, ScenarioResult};
 use super::stack::{TortureStack, WorkerTuning};
 use super::{restarts, storm};
 use crate::load::{Load, RunSpec, RunState, Submission};
+use crate::stack::effect::{EffectMode, ProviderFaults};
 use crate::stack::{DataDir, Service};
 use crate::verify::{self, Report};
 
@@ -39,6 +40,8 @@ pub struct Scenario {
     pub specs: Vec<RunSpec>,
     /// What happens to the stack meanwhile.
     pub chaos: Chaos,
+    /// The side effect the workers perform.
+    pub effect: EffectMode,
 }
 
 /// What every scenario shares.
@@ -50,22 +53,29 @@ pub struct Settings {
     pub timeout: Duration,
     /// The workers' lease and retry backoff.
     pub tuning: WorkerTuning,
+    /// The provider's faults (provider-mode scenarios).
+    pub provider_faults: ProviderFaults,
 }
 
 /// Runs `scenario` on a new stack in `dir` and counts what happened.
 pub async fn run(scenario: Scenario, dir: DataDir, settings: Settings) -> Result<ScenarioResult> {
     let started = Instant::now();
-    let stack = TortureStack::start(dir, scenario.workers, settings.tuning).await?;
+    let stack = TortureStack::start(dir, &scenario, settings).await?;
     let outcome = drive(&stack, &scenario, settings).await;
     let worker_restarts = stack.worker_restarts();
+    // Read while the provider still runs; every run is final (or given up on) by now.
+    let executions = stack.executions().await;
     stack.stop().await?;
     let (submissions, states, report, service_kills) = outcome?;
+    let executions = executions?;
     Ok(evidence::count(evidence::Inputs {
         name: scenario.name,
+        effect: scenario.effect,
         workers: scenario.workers,
         submissions: &submissions,
         states: &states,
         report: report.as_ref(),
+        executions: executions.as_ref(),
         kills: worker_restarts? + service_kills,
         elapsed: started.elapsed(),
     }))

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 use rand::seq::IndexedRandom;
 
+use super::executions::{self, Executions};
+use super::scenario::{Scenario, Settings};
 use crate::stack::plan::LocalPlan;
 use crate::stack::state::{ProcessRecord, RestartPolicy, StackState};
 use crate::stack::{DataDir, Service, local};
@@ -37,14 +39,20 @@ pub struct TortureStack {
 }
 
 impl TortureStack {
-    /// Starts a stack with `workers` workers in `dir` and waits until it is healthy.
-    pub async fn start(dir: DataDir, workers: u32, tuning: WorkerTuning) -> Result<Self> {
+    /// Starts the stack of `scenario` (its workers and effect) in `dir` and waits until it
+    /// is healthy. The environment of `sidefx torture` reaches every service (the supervisor
+    /// and the services inherit it), `SIDEFX_MUTATION` included.
+    pub async fn start(dir: DataDir, scenario: &Scenario, settings: Settings) -> Result<Self> {
         let plan = LocalPlan {
             api_port: 0,
             driftq_port: 0,
-            workers,
+            workers: scenario.workers,
             restart: RestartPolicy::Every,
+            effect: scenario.effect,
+            provider_port: 0,
+            provider_faults: settings.provider_faults,
         };
+        let tuning = settings.tuning;
         let env = [
             ("WORKER_LEASE_MS", tuning.lease_ms.to_string()),
             ("WORKER_RETRY_BASE_MS", tuning.retry_base_ms.to_string()),
@@ -56,6 +64,11 @@ impl TortureStack {
             (
                 "WORKER_RETRY_MAX_MS",
                 (tuning.retry_base_ms * 8).to_string(),
+            ),
+            // The worker refuses a provider timeout that is not shorter than its lease.
+            (
+                "PROVIDER_TIMEOUT_MS",
+                (tuning.lease_ms / 2).max(1).to_string(),
             ),
         ];
         let state = plan
@@ -71,6 +84,15 @@ impl TortureStack {
     /// The API's base URL.
     pub fn api_url(&self) -> &str {
         &self.state.api_url
+    }
+
+    /// What the effect's ledger says was executed on this stack.
+    pub async fn executions(&self) -> Result<Option<Executions>> {
+        let provider = self.state.provider.as_ref().map(|p| p.url.as_str());
+        let effect = self.state.effect;
+        executions::read(effect, &self.dir, provider)
+            .await
+            .with_context(|| format!("cannot read the {} ledger", effect.name()))
     }
 
     /// The newest state the supervisor wrote (PIDs change on every restart).

@@ -34,6 +34,17 @@ pub fn require_service_binaries() {
     }
 }
 
+/// Fails with the fix when the provider simulator was not built (provider-mode tests).
+pub fn require_provider_binary() {
+    require_service_binaries();
+    let path: PathBuf = Path::new(SIDEFX).with_file_name("sidefx-provider");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` before these tests",
+        path.display()
+    );
+}
+
 /// Runs `sidefx --data-dir <dir> <args>`, killing it (by its PID) if it outlives `timeout`.
 pub fn sidefx(dir: &Path, args: &[&str], timeout: Duration) -> Output {
     let mut command = Command::new(SIDEFX);

@@ -1,26 +1,28 @@
-//! The local supervisor: starts driftq-local, then the API and the workers, restarts a worker
+//! The local supervisor: starts driftq-local (and in provider mode sidefx-provider), then the
+//! API and the workers, restarts a worker
 //! whenever it exits (compose's `restart: unless-stopped`; exit code 137 is the worker's
 //! deliberate chaos crash), and on SIGTERM/Ctrl-C stops workers, API and DriftQ in that order.
-//! If DriftQ or the API dies, it stops everything rather than leave a half stack running,
+//! If DriftQ, the provider or the API dies, it stops everything rather than leave a half stack running,
 //! unless the stack's [`RestartPolicy`] is `Every`. SIGUSR1 stops the workers, SIGUSR2
 //! starts them again (`sidefx chaos stop-worker` / `start-worker`).
 
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::children::{Children, Slot};
-use super::launch::{Ports, open_log, service_command};
 use super::restart::Restarts;
+
+mod spawn;
+mod workers;
 use super::state::{LocalProcesses, ProcessRecord, RestartPolicy, StackState};
 use super::{DataDir, Service};
 use crate::health::{self, HealthCheck};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
-/// How long DriftQ may take to answer its health check before the others start.
-const DRIFTQ_START: Duration = Duration::from_secs(30);
+/// How long DriftQ (and the provider) may take to answer its health check before the others start.
+const SERVICE_START: Duration = Duration::from_secs(30);
 
 type Shutdown<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send)>;
 
@@ -42,6 +44,7 @@ pub async fn run(dir: DataDir, shutdown: impl Future<Output = ()> + Send) -> Res
         children: Children::default(),
         workers: Vec::new(),
         driftq: Restarts::new(),
+        provider: Restarts::new(),
         api: Restarts::new(),
     };
     let result = stack.start_and_watch(shutdown.as_mut()).await;
@@ -83,8 +86,10 @@ struct Supervised {
     children: Children,
     /// When each worker (by index) last started, and how often in a row it exited quickly.
     workers: Vec<Restarts>,
-    /// The same for DriftQ and the API (restarted only under [`RestartPolicy::Every`]).
+    /// The same for DriftQ, the provider and the API (restarted only under
+    /// [`RestartPolicy::Every`]).
     driftq: Restarts,
+    provider: Restarts,
     api: Restarts,
 }
 
@@ -118,26 +123,28 @@ impl Supervised {
     }
 
     async fn start_and_watch(&mut self, mut shutdown: Shutdown<'_>) -> Result<()> {
-        // The services create their files, not their directories (neither does the real broker).
-        for dir in [self.dir.wal_path(), self.dir.db_path()]
-            .iter()
-            .filter_map(|p| p.parent().map(Path::to_path_buf))
-            .chain([self.dir.artifacts_dir()])
-        {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        self.start(Slot::single(Service::Driftq))?;
+        self.create_dirs()?;
         let driftq_ready = HealthCheck {
             name: "DriftQ",
             url: format!("{}/v1/healthz", self.state.driftq_url),
         };
-        tokio::select! {
-            () = shutdown.as_mut() => return Ok(()),
-            ready = health::wait_all(std::slice::from_ref(&driftq_ready), DRIFTQ_START, || Ok(())) => ready?,
-            exited = self.children.first_exit() => {
-                let (slot, status) = exited?;
-                bail!("{} exited ({status}); see {}", slot.label(), self.dir.log_file(slot.service).display());
+        if !self
+            .start_ready(Service::Driftq, driftq_ready, shutdown.as_mut())
+            .await?
+        {
+            return Ok(());
+        }
+        // Before the workers: their first command may charge it.
+        if let Some(provider) = &self.state.provider {
+            let provider_ready = HealthCheck {
+                name: "provider",
+                url: format!("{}/healthz", provider.url),
+            };
+            if !self
+                .start_ready(Service::Provider, provider_ready, shutdown.as_mut())
+                .await?
+            {
+                return Ok(());
             }
         }
         self.start(Slot::single(Service::Api))?;
@@ -149,6 +156,42 @@ impl Supervised {
             self.state.api_url, self.state.driftq_url
         ));
         self.watch(shutdown).await
+    }
+
+    /// The services create their files, not their directories (neither does the real broker).
+    fn create_dirs(&self) -> Result<()> {
+        let files = [self.dir.wal_path(), self.dir.db_path()].into_iter().chain(
+            self.state
+                .provider
+                .as_ref()
+                .map(|_| self.dir.provider_db_path()),
+        );
+        for dir in files
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .chain([self.dir.artifacts_dir()])
+        {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Starts `service` and waits until `ready` passes; false when the shutdown came first.
+    async fn start_ready(
+        &mut self,
+        service: Service,
+        ready: HealthCheck,
+        mut shutdown: Shutdown<'_>,
+    ) -> Result<bool> {
+        self.start(Slot::single(service))?;
+        tokio::select! {
+            () = shutdown.as_mut() => Ok(false),
+            ready = health::wait_all(std::slice::from_ref(&ready), SERVICE_START, || Ok(())) => ready.map(|()| true),
+            exited = self.children.first_exit() => {
+                let (slot, status) = exited?;
+                bail!("{} exited ({status}); see {}", slot.label(), self.dir.log_file(slot.service).display());
+            }
+        }
     }
 
     fn start_workers(&mut self) -> Result<()> {
@@ -218,103 +261,5 @@ impl Supervised {
         }
         self.note_worker_exit(slot, status);
         Ok(Some(self.restarts_of(slot).exited(policy)))
-    }
-
-    /// Stops every worker and keeps them stopped (their records are cleared).
-    async fn pause_workers(&mut self) -> Result<()> {
-        say("SIGUSR1: stopping the workers until SIGUSR2");
-        self.local_mut()?.workers_paused = true;
-        self.state.save(&self.dir)?;
-        self.children
-            .stop_where(|slot| slot.service == Service::Worker, say)
-            .await;
-        let count = self.worker_count();
-        let local = self.local_mut()?;
-        for index in 0..count {
-            local.set_worker_at(index, None);
-        }
-        self.state.save(&self.dir)
-    }
-
-    /// Starts the workers again after a pause.
-    fn resume_workers(&mut self) -> Result<()> {
-        if !self.local()?.workers_paused {
-            return Ok(());
-        }
-        say("SIGUSR2: starting the workers again");
-        self.local_mut()?.workers_paused = false;
-        self.start_workers()
-    }
-
-    fn note_worker_exit(&mut self, slot: Slot, status: std::process::ExitStatus) {
-        let why = if status.code() == Some(137) {
-            "exit code 137: a deliberate chaos crash (fail_mode)".to_owned()
-        } else {
-            status.to_string()
-        };
-        let line = format!("{} exited ({why}); restarting it", slot.label());
-        say(&line);
-        // Also in worker.log, where people look for it (like `docker compose logs worker`).
-        if let Ok(mut log) = open_log(&self.dir.log_file(Service::Worker)) {
-            use std::io::Write;
-            let _ = writeln!(log, "[sidefx supervisor] {line}");
-        }
-        if let Some(local) = self.state.local.as_mut() {
-            local.worker_restarts += 1;
-        }
-    }
-
-    /// Spawns one service with its output appended to `<service>.log` and records its PID.
-    fn start(&mut self, slot: Slot) -> Result<()> {
-        let ports = self.state_ports();
-        let local = self.local()?;
-        let program = local.binaries.of(slot.service).to_path_buf();
-        let mut command = service_command(slot.service, &local.binaries, &self.dir, &ports);
-        let log = open_log(&self.dir.log_file(slot.service))?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Own process group: a Ctrl-C in the terminal reaches the supervisor only, which
-            // then stops the services in order (and does not restart a worker it is stopping).
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {}", program.display()))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| anyhow!("{} exited at once", slot.label()))?;
-        say(&format!("started {} pid={pid}", slot.label()));
-        let record = Some(ProcessRecord { pid, program });
-        let local = self.local_mut()?;
-        match slot.service {
-            Service::Worker => local.set_worker_at(slot.index, record),
-            service => local.set_service(service, record),
-        }
-        self.state.save(&self.dir)?;
-        self.restarts_of(slot).started = Instant::now();
-        self.children.push(slot, child);
-        Ok(())
-    }
-
-    /// The restart bookkeeping of `slot`.
-    fn restarts_of(&mut self, slot: Slot) -> &mut Restarts {
-        match slot.service {
-            Service::Worker => {
-                if self.workers.len() <= slot.index {
-                    self.workers.resize(slot.index + 1, Restarts::new());
-                }
-                &mut self.workers[slot.index]
-            }
-            Service::Driftq => &mut self.driftq,
-            Service::Api => &mut self.api,
-        }
-    }
-
-    fn state_ports(&self) -> Ports {
-        Ports {
-            api: self.state.api_port,
-            driftq: self.state.driftq_port,
-            driftq_url: self.state.driftq_url.clone(),
-        }
     }
 }

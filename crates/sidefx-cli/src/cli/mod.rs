@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::demo::Scenario;
+use crate::stack::effect::{DEFAULT_PROVIDER_PORT, EffectMode};
 use crate::stack::{Mode, Service};
 
 /// Run the sidefx stack (DriftQ + API + worker) and prove that retries never duplicate a side effect.
@@ -124,6 +125,13 @@ pub struct UpArgs {
     /// commands over them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub workers: u32,
+    /// The side effect the workers perform: write a ticket file, or charge the payments
+    /// provider simulator (`provider` also starts `sidefx-provider` before the workers).
+    #[arg(long, value_enum, default_value_t = EffectMode::Ticket)]
+    pub effect: EffectMode,
+    /// Provider mode: host port of the provider (local mode: on 127.0.0.1; 0 picks a free one).
+    #[arg(long, default_value_t = DEFAULT_PROVIDER_PORT)]
+    pub provider_port: u16,
 }
 
 /// Flags of `sidefx down`.
@@ -131,8 +139,8 @@ pub struct UpArgs {
 pub struct DownArgs {
     #[command(flatten)]
     pub mode: ModeArgs,
-    /// Also delete the DriftQ WAL, the SQLite store and the ticket artifacts
-    /// (Docker: the compose volumes). Asks for confirmation unless --yes.
+    /// Also delete the DriftQ WAL, the SQLite store, the ticket artifacts and the provider's
+    /// ledger (Docker: the compose volumes). Asks for confirmation unless --yes.
     #[arg(long)]
     pub wipe: bool,
     /// Do not ask before wiping (required when there is no terminal to ask on).
@@ -156,6 +164,10 @@ pub struct DemoArgs {
     /// Seconds to wait for the run to finish and the proof to hold.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// Base URL of the payments provider, read when the run's receipt is a charge. Default:
+    /// the provider of the stack recorded in --data-dir, else http://127.0.0.1:8090.
+    #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
+    pub provider_url: Option<String>,
 }
 
 /// Flags of `sidefx verify`.
@@ -172,6 +184,11 @@ pub struct VerifyArgs {
     /// periods): ask it of an idle stack, "has everything finished?".
     #[arg(long)]
     pub settled: bool,
+    /// Also check the payments provider's ledger: every done effect has exactly one charge,
+    /// its receipt's, and every charge belongs to a done effect. Default: the provider of a
+    /// provider-mode stack recorded in --data-dir (no provider check for a ticket stack).
+    #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
+    pub provider_url: Option<String>,
 }
 
 /// Flags of `sidefx logs`.
@@ -202,102 +219,4 @@ pub enum ChaosCommand {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("sidefx").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn up_defaults_match_the_original_ports() {
-        let cli = parse(&["up"]).unwrap();
-        let Command::Up(up) = cli.command else {
-            panic!("not up")
-        };
-        assert_eq!((up.api_port, up.driftq_port), (8000, 8080));
-        assert_eq!(up.mode.requested(), None);
-        assert!(!up.detached);
-        assert_eq!(cli.data_dir, PathBuf::from(".sidefx"));
-    }
-
-    #[test]
-    fn up_local_detached_with_ports_and_data_dir() {
-        let cli = parse(&[
-            "up",
-            "--local",
-            "-d",
-            "--api-port",
-            "0",
-            "--driftq-port",
-            "9090",
-            "--data-dir",
-            "/tmp/x",
-        ])
-        .unwrap();
-        let Command::Up(up) = cli.command else {
-            panic!("not up")
-        };
-        assert_eq!(up.mode.requested(), Some(Mode::Local));
-        assert!(up.detached);
-        assert_eq!((up.api_port, up.driftq_port), (0, 9090));
-        assert_eq!(cli.data_dir, PathBuf::from("/tmp/x"));
-    }
-
-    #[test]
-    fn docker_and_local_conflict() {
-        assert!(parse(&["up", "--docker", "--local"]).is_err());
-    }
-
-    #[test]
-    fn yes_requires_wipe() {
-        assert!(parse(&["down", "--yes"]).is_err());
-        let cli = parse(&["down", "--wipe", "--yes", "--prune-images"]).unwrap();
-        let Command::Down(down) = cli.command else {
-            panic!("not down")
-        };
-        assert!(down.wipe && down.yes && down.prune_images);
-    }
-
-    #[test]
-    fn every_demo_scenario_parses() {
-        for (name, scenario) in [
-            ("run", Scenario::Run),
-            ("crash", Scenario::Crash),
-            ("crash-after-claim", Scenario::CrashAfterClaim),
-            ("crash-before-mark-done", Scenario::CrashBeforeMarkDone),
-            ("crash-after-mark-done", Scenario::CrashAfterMarkDone),
-        ] {
-            let cli = parse(&["demo", name, "--api", "http://h:1", "--timeout", "5"]).unwrap();
-            let Command::Demo(demo) = cli.command else {
-                panic!("not demo")
-            };
-            assert_eq!(demo.scenario, scenario);
-            assert_eq!(demo.api.as_deref(), Some("http://h:1"));
-            assert_eq!(demo.timeout, 5);
-        }
-        assert!(parse(&["demo", "explode"]).is_err());
-    }
-
-    #[test]
-    fn logs_and_chaos() {
-        let cli = parse(&["logs", "worker", "-f", "--docker"]).unwrap();
-        let Command::Logs(logs) = cli.command else {
-            panic!("not logs")
-        };
-        assert_eq!(logs.service, Some(Service::Worker));
-        assert!(logs.follow);
-        assert_eq!(logs.mode.requested(), Some(Mode::Docker));
-        let cli = parse(&["chaos", "kill-worker", "--local"]).unwrap();
-        let Command::Chaos(ChaosCommand::KillWorker(mode)) = cli.command else {
-            panic!("not chaos")
-        };
-        assert_eq!(mode.requested(), Some(Mode::Local));
-    }
-}
+mod tests;

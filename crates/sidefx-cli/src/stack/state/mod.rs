@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::effect::{EffectMode, ProviderSetup};
 use super::{DataDir, Mode, Service};
 
 /// Everything later commands need to know about a stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackState {
     /// Docker or local.
     pub mode: Mode,
@@ -24,6 +25,12 @@ pub struct StackState {
     pub api_port: u16,
     /// Host port of DriftQ.
     pub driftq_port: u16,
+    /// What the workers do: write tickets, or charge the provider.
+    #[serde(default)]
+    pub effect: EffectMode,
+    /// Provider mode: the provider the workers charge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderSetup>,
     /// Docker mode: the compose file the stack was started from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compose_file: Option<PathBuf>,
@@ -46,6 +53,9 @@ pub struct LocalProcesses {
     /// `sidefx-api`, once started.
     #[serde(default)]
     pub api: Option<ProcessRecord>,
+    /// `sidefx-provider`, once started (provider mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProcessRecord>,
     /// `sidefx-worker`, once started (the PID changes on every restart).
     #[serde(default)]
     pub worker: Option<ProcessRecord>,
@@ -93,6 +103,7 @@ impl LocalProcesses {
             Service::Api => self.api.as_ref(),
             Service::Worker => self.worker.as_ref(),
             Service::Driftq => self.driftq.as_ref(),
+            Service::Provider => self.provider.as_ref(),
         }
     }
 
@@ -102,6 +113,7 @@ impl LocalProcesses {
             Service::Api => self.api = record,
             Service::Worker => self.worker = record,
             Service::Driftq => self.driftq = record,
+            Service::Provider => self.provider = record,
         }
     }
 
@@ -125,6 +137,14 @@ impl LocalProcesses {
         self.more_workers[index - 1] = record;
     }
 
+    /// The records of the supervisor and of every service but the workers, where they have one.
+    pub fn non_worker_records(&self) -> Vec<&ProcessRecord> {
+        [&self.supervisor, &self.driftq, &self.provider, &self.api]
+            .into_iter()
+            .filter_map(Option::as_ref)
+            .collect()
+    }
+
     /// The records of every worker that has one.
     pub fn worker_records(&self) -> Vec<&ProcessRecord> {
         (0..self.workers.max(1) as usize)
@@ -133,7 +153,7 @@ impl LocalProcesses {
     }
 }
 
-/// Absolute paths of the three service binaries.
+/// Absolute paths of the service binaries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binaries {
     /// `driftq-local`.
@@ -142,15 +162,19 @@ pub struct Binaries {
     pub api: PathBuf,
     /// `sidefx-worker`.
     pub worker: PathBuf,
+    /// `sidefx-provider` (recorded for provider-mode stacks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<PathBuf>,
 }
 
 impl Binaries {
-    /// The binary of one service.
-    pub fn of(&self, service: Service) -> &Path {
+    /// The binary of one service (`None`: the provider of a ticket-mode stack).
+    pub fn of(&self, service: Service) -> Option<&Path> {
         match service {
-            Service::Api => &self.api,
-            Service::Worker => &self.worker,
-            Service::Driftq => &self.driftq,
+            Service::Api => Some(&self.api),
+            Service::Worker => Some(&self.worker),
+            Service::Driftq => Some(&self.driftq),
+            Service::Provider => self.provider.as_deref(),
         }
     }
 }
@@ -166,6 +190,14 @@ pub struct ProcessRecord {
 }
 
 impl StackState {
+    /// The services of this stack, in start order: the provider only in provider mode.
+    pub fn services(&self) -> Vec<Service> {
+        Service::ALL
+            .into_iter()
+            .filter(|s| *s != Service::Provider || self.provider.is_some())
+            .collect()
+    }
+
     /// Reads the state file; `None` when there is none.
     pub fn load(dir: &DataDir) -> Result<Option<Self>> {
         let path = dir.state_file();
@@ -207,80 +239,4 @@ impl StackState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> StackState {
-        StackState {
-            mode: Mode::Local,
-            api_url: "http://127.0.0.1:8000".into(),
-            driftq_url: "http://127.0.0.1:8080".into(),
-            api_port: 8000,
-            driftq_port: 8080,
-            compose_file: None,
-            local: Some(LocalProcesses {
-                binaries: Binaries {
-                    driftq: "/bin/driftq-local".into(),
-                    api: "/bin/sidefx-api".into(),
-                    worker: "/bin/sidefx-worker".into(),
-                },
-                supervisor: Some(ProcessRecord {
-                    pid: 10,
-                    program: "/bin/sidefx".into(),
-                }),
-                driftq: None,
-                api: None,
-                worker: Some(ProcessRecord {
-                    pid: 12,
-                    program: "/bin/sidefx-worker".into(),
-                }),
-                worker_restarts: 2,
-                workers: 1,
-                more_workers: Vec::new(),
-                restart: RestartPolicy::Workers,
-                workers_paused: false,
-            }),
-        }
-    }
-
-    #[test]
-    fn round_trips_through_the_file() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = DataDir::new(&tmp.path().join("nested")).unwrap();
-        assert_eq!(StackState::load(&dir).unwrap(), None);
-        let state = sample();
-        state.save(&dir).unwrap();
-        assert_eq!(StackState::load(&dir).unwrap(), Some(state));
-        // No temp file is left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.root())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
-        StackState::remove(&dir).unwrap();
-        StackState::remove(&dir).unwrap();
-        assert_eq!(StackState::load(&dir).unwrap(), None);
-    }
-
-    #[test]
-    fn mode_is_lowercase_and_docker_state_has_no_processes() {
-        let state = StackState {
-            mode: Mode::Docker,
-            local: None,
-            compose_file: Some("/p/docker-compose.yml".into()),
-            ..sample()
-        };
-        let json = serde_json::to_value(&state).unwrap();
-        assert_eq!(json["mode"], "docker");
-        assert!(json.get("local").is_none());
-    }
-
-    #[test]
-    fn a_corrupt_file_is_reported_with_its_path() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = DataDir::new(tmp.path()).unwrap();
-        std::fs::write(dir.state_file(), "{not json").unwrap();
-        let err = StackState::load(&dir).unwrap_err();
-        assert!(format!("{err:#}").contains("state.json"), "{err:#}");
-    }
-}
+mod tests;

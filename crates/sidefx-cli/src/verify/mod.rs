@@ -1,6 +1,11 @@
 //! `sidefx verify`: asks a running stack's API for its exactly-once evidence
 //! (`GET /debug/verify`) and turns the answer into a verdict and an exit code. `sidefx torture`
-//! uses the same request after each scenario.
+//! uses the same request after each scenario. With a provider (`--provider-url`, or a
+//! provider-mode stack) the store is also compared with the provider's ledger (`provider`).
+
+mod provider;
+#[cfg(test)]
+mod provider_tests;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -130,6 +135,7 @@ pub async fn fetch(
 /// `sidefx verify`: 0 clean, 1 violated, 2 unreachable.
 pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitCode> {
     let api = crate::demo::api_url(args.api.as_deref(), dir)?;
+    let provider_url = crate::charge_proof::provider_url(args.provider_url.as_deref(), dir)?;
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .build()?;
@@ -143,16 +149,62 @@ pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitC
             return Ok(ExitCode::from(EXIT_UNREACHABLE));
         }
     };
+    let mut raw = raw;
+    let checked = match &provider_url {
+        Some(url) => match provider::check(&client, &api, url, &report, args.settled).await {
+            Ok(checked) => Some(checked),
+            Err(e) => {
+                eprintln!("{} cannot check the provider: {e:#}", style.err("error:"));
+                return Ok(ExitCode::from(EXIT_UNREACHABLE));
+            }
+        },
+        None => None,
+    };
+    let provider_clean = checked.as_ref().is_none_or(|c| c.violations.is_empty());
     if args.json {
+        // `clean` is the verdict of both checks; the provider's findings are under `provider`.
+        if let (Some(checked), Some(object)) = (&checked, raw.as_object_mut()) {
+            object.insert("provider".to_owned(), serde_json::to_value(checked)?);
+            object.insert("clean".to_owned(), (report.clean && provider_clean).into());
+        }
         println!("{}", serde_json::to_string_pretty(&raw)?);
     } else {
         print_report(&report, style);
+        if let Some(checked) = &checked {
+            print_provider(checked, style);
+        }
     }
-    Ok(if report.clean {
+    Ok(if report.clean && provider_clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_VIOLATED)
     })
+}
+
+/// The provider check's verdict, then one line per violation and warning.
+fn print_provider(checked: &provider::ProviderReport, style: Style) {
+    let summary = format!(
+        "{} charges, {} done effects ({})",
+        checked.charges, checked.done_effects, checked.url
+    );
+    if checked.violations.is_empty() {
+        println!(
+            "{} provider: clean — {summary}: each done effect has exactly its receipt's charge",
+            style.ok("✔")
+        );
+    } else {
+        println!(
+            "{} provider: {} violation(s) — {summary}",
+            style.err("✘"),
+            checked.violations.len()
+        );
+    }
+    for v in &checked.violations {
+        println!("  {} [{}] {}", style.err("violation"), v.kind, v.message);
+    }
+    for w in &checked.warnings {
+        println!("  {} [{}] {}", style.warn("warning"), w.kind, w.message);
+    }
 }
 
 /// The verdict, the counts, then one line per violation and warning.
