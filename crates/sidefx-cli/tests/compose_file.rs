@@ -137,7 +137,10 @@ fn the_worker_charges_the_provider_by_name_in_provider_mode() {
         (build.context.as_str(), build.target.as_str()),
         (".", "provider")
     );
-    assert_eq!(provider.ports, ["${SIDEFX_PROVIDER_PORT:-8090}:8090"]);
+    assert_eq!(
+        provider.ports,
+        ["${SIDEFX_PUBLISH_ADDR:-127.0.0.1}:${SIDEFX_PROVIDER_PORT:-8090}:8090"]
+    );
     assert_eq!(provider.volumes, ["provider_data:/data"]);
     assert_eq!(provider.environment["PROVIDER_ADDR"], "0.0.0.0:8090");
     assert_eq!(

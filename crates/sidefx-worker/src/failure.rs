@@ -1,6 +1,9 @@
-//! What happens after an attempt fails before its side effect: schedule the next attempt in
-//! the retry outbox, or, on the last attempt, dead-letter the run. Either way the follow-up
-//! is durable before the step returns, so the loop may ack the failed command.
+//! What happens after an attempt fails without its side effect happening (before it, or the
+//! effect itself failed): schedule the next attempt in the retry outbox, or, on the last
+//! attempt, dead-letter the run. Either way the follow-up is durable before the step returns,
+//! so the loop may ack the failed command.
+
+use std::time::Duration;
 
 use sidefx_core::{DlqRecord, NewRetry, RunCommand, RunStatus, now_ms};
 use tracing::{info, warn};
@@ -9,16 +12,18 @@ use crate::outcome::StepOutcome;
 use crate::run_events;
 use crate::step::{StepContext, StepError};
 
-/// Retries `cmd` after a backoff, or dead-letters it when no attempt is left.
+/// Retries `cmd` after a backoff (at least `retry_after`, when the failing dependency said
+/// how long to wait), or dead-letters it when no attempt is left.
 pub async fn after_failed_attempt(
     ctx: &StepContext,
     cmd: &RunCommand,
     error: &str,
+    retry_after: Option<Duration>,
 ) -> Result<StepOutcome, StepError> {
     if cmd.is_last_attempt() {
         dead_letter(ctx, cmd, error).await
     } else {
-        schedule_retry(ctx, cmd, error).await
+        schedule_retry(ctx, cmd, error, retry_after).await
     }
 }
 
@@ -32,8 +37,12 @@ async fn schedule_retry(
     ctx: &StepContext,
     cmd: &RunCommand,
     error: &str,
+    retry_after: Option<Duration>,
 ) -> Result<StepOutcome, StepError> {
-    let backoff = ctx.retry_policy.backoff(cmd.attempt);
+    let backoff = ctx
+        .retry_policy
+        .backoff(cmd.attempt)
+        .max(retry_after.unwrap_or_default());
     let next = cmd.next_attempt(now_ms());
     let due_ms = now_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX));
     // Events and run status first, the outbox row last: once the row exists the retry may
@@ -64,19 +73,15 @@ async fn schedule_retry(
 /// Publishes the DLQ record (keyed `dlq:<run>:<step>:<key>`, so once per effect) and the
 /// `run.dlq` event. If the DLQ publish fails the step fails and the command is not acked:
 /// acking first would lose the run without a trace.
-async fn dead_letter(
+pub async fn dead_letter(
     ctx: &StepContext,
     cmd: &RunCommand,
     error: &str,
 ) -> Result<StepOutcome, StepError> {
     // The original emits `retry.considered` before dead-lettering too; the backoff is zero
     // because no retry follows.
-    ctx.emit(run_events::retry_considered(
-        cmd,
-        error,
-        std::time::Duration::ZERO,
-    ))
-    .await?;
+    ctx.emit(run_events::retry_considered(cmd, error, Duration::ZERO))
+        .await?;
     ctx.publisher
         .dead_letter(&DlqRecord::for_command(cmd, error, now_ms()))
         .await?;

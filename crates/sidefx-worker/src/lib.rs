@@ -11,6 +11,7 @@ pub mod config;
 pub mod consume_loop;
 pub mod dlq_archive;
 pub mod effect;
+pub mod effect_failure;
 pub mod failure;
 pub mod local_claims;
 pub mod metrics_listener;

@@ -20,6 +20,7 @@ use tracing::{info, instrument, warn};
 
 use crate::chaos::{self, CrashPoint};
 use crate::effect::{Effect, EffectCtx, EffectError};
+use crate::effect_failure::{self, Recovery};
 use crate::local_claims::LocalClaims;
 use crate::outcome::StepOutcome;
 use crate::retry_policy::RetryPolicy;
@@ -106,7 +107,8 @@ pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome
         run_events::started(ctx, cmd).await?;
         ctx.emit(run_events::step_failed(cmd, FORCED_FAILURE_REASON))
             .await?;
-        return failure::after_failed_attempt(ctx, cmd, "forced failure before side effect").await;
+        return failure::after_failed_attempt(ctx, cmd, "forced failure before side effect", None)
+            .await;
     }
 
     let outcome = match ctx.mutation {
@@ -218,6 +220,23 @@ async fn resolve_in_progress(
         );
         return Ok(StepOutcome::LeaveForRedelivery);
     }
+    // Every takeover counts in the row (`attempts`): a command whose worker dies mid-effect
+    // every time, or whose call never gets an outcome, would otherwise be redelivered
+    // forever. Past the run's attempts it ends in the DLQ, with the claim given back; the
+    // lookup above found no receipt, so nothing is recorded as done.
+    if row.attempts >= cmd.max_attempts {
+        ctx.store.release_claim(effect_id, &ctx.owner).await?;
+        let error = format!(
+            "effect_unfinished: claimed {} times without an outcome",
+            row.attempts.saturating_add(1)
+        );
+        warn!(
+            decision = "unfinished",
+            attempts = row.attempts,
+            "claim decided: {error}"
+        );
+        return failure::dead_letter(ctx, cmd, &error).await;
+    }
     info!(
         decision = "taken_over",
         previous_owner = %previous,
@@ -248,10 +267,10 @@ async fn execute(
     // restarted worker (which heals, takes over or skips) never crashes again.
     let armed = |point: CrashPoint| claimed == Claimed::Fresh && point.armed(&cmd.fail_mode);
     let effect_ctx = ctx.effect_ctx(cmd);
-    let receipt = if armed(CrashPoint::AfterClaimBeforeEffect) {
+    let performed = if armed(CrashPoint::AfterClaimBeforeEffect) {
         ctx.emit(run_events::effect_executing(cmd)).await?;
         crash(ctx, cmd, CrashPoint::AfterClaimBeforeEffect).await?;
-        ctx.effect.perform(&effect_ctx).await?
+        ctx.effect.perform(&effect_ctx).await
     } else {
         // The announcement and the effect overlap (a produce and the effect's own I/O): the
         // claim already decided that the effect runs, and `side_effect.done` waits for both,
@@ -262,7 +281,14 @@ async fn execute(
             ctx.effect.perform(&effect_ctx),
         );
         announced?;
-        performed?
+        performed
+    };
+    let receipt = match performed {
+        Ok(receipt) => receipt,
+        Err(err) => match effect_failure::recover(ctx, cmd, &effect_ctx, err).await? {
+            Recovery::Found(receipt) => receipt,
+            Recovery::Finished(outcome) => return Ok(outcome),
+        },
     };
     if armed(CrashPoint::AfterEffectBeforeMarkDone) {
         crash(ctx, cmd, CrashPoint::AfterEffectBeforeMarkDone).await?;

@@ -1,7 +1,8 @@
 //! End to end against the payments provider's failure windows, counted at its ledger: a
 //! charge committed whose answer was lost, a 503 before anything was committed, and a call
-//! slower than its timeout. Each run must end with exactly one charge. And the mutation
-//! check: a worker broken on purpose must show up in the same ledgers as a double execution.
+//! slower than its timeout each end with exactly one charge; a declined card and a provider
+//! that never recovers end in the DLQ with none. And the mutation check: a worker broken on
+//! purpose must show up in the same ledgers as a double execution.
 
 mod common;
 
@@ -31,12 +32,16 @@ async fn a_charge_whose_answer_was_lost_is_found_not_repeated() {
         ..FaultRates::default()
     };
     let stack = completes_with_one_charge(rates, "lost-answer").await;
-    // The redelivery looked the charge up by its reference instead of charging again.
+    // The unknown outcome was looked up by its reference instead of charged again.
     assert!(
-        stack.logs().contains("decision=\"healed\"") || stack.logs().contains("decision=healed"),
-        "healed from the provider's record:\n{}",
+        stack
+            .logs()
+            .contains("effect outcome was unknown; looked up: it happened"),
+        "found at the provider:\n{}",
         stack.logs()
     );
+    let ledger = stack.ledger().await;
+    assert_eq!(ledger.total_requests, 1, "no repeat was needed: {ledger:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,6 +72,50 @@ async fn a_503_before_commit_is_retried_with_the_same_key() {
         ledger.requests_per_key.len(),
         1,
         "one key for every attempt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_is_dead_lettered_at_once_and_never_charged() {
+    let mut stack = Stack::start_with(1, Effect::Provider(FaultRates::default())).await;
+    let body = json!({ "business_key": "decline-42", "max_attempts": 3 });
+    let run = stack.post_run(body, None).await;
+    stack
+        .wait_status(&run, RunStatus::DeadLettered, DEADLINE)
+        .await;
+    let ledger = stack.ledger().await;
+    let key = format!("{run}:charge_card:decline-42");
+    assert_eq!(ledger.total_charges, 0, "{ledger:?}");
+    assert_eq!(
+        ledger.requests_per_key.get(&key),
+        Some(&1),
+        "a permanent error is not retried: {ledger:?}"
+    );
+    assert!(
+        stack.effects(&run).await.is_empty(),
+        "the claim was given back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_stays_down_exhausts_the_attempts_then_dead_letters() {
+    let rates = FaultRates {
+        fail_before_commit: Rate::ALWAYS,
+        ..FaultRates::default()
+    };
+    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let body = json!({ "business_key": "down", "max_attempts": 3 });
+    let run = stack.post_run(body, None).await;
+    stack
+        .wait_status(&run, RunStatus::DeadLettered, DEADLINE)
+        .await;
+    let ledger = stack.ledger().await;
+    let key = format!("{run}:charge_card:down");
+    assert_eq!(ledger.total_charges, 0, "{ledger:?}");
+    assert_eq!(
+        ledger.requests_per_key.get(&key),
+        Some(&3),
+        "one request per attempt, all with the same key: {ledger:?}"
     );
 }
 

@@ -233,6 +233,44 @@ async fn expired_claim_is_taken_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_max_attempts_times_is_dead_lettered_not_looped() {
+    let h = Harness::start().await;
+    let cmd = common::command("order-crash-loop");
+    h.foreign_claim(&cmd, Duration::from_millis(1)).await;
+    // Workers that died mid-effect, one after the other: each took the claim over.
+    let id = cmd.effect_id();
+    for n in 1..cmd.max_attempts {
+        let (from, to) = (format!("dead-{}", n - 1), format!("dead-{n}"));
+        let from = if n == 1 { OTHER_OWNER.to_owned() } else { from };
+        let lease = Duration::from_millis(1);
+        common::poll("the lease to run out", Duration::from_secs(5), || async {
+            h.store
+                .take_over(&id, &from, &to, lease)
+                .await
+                .expect("take_over")
+                .then_some(())
+        })
+        .await;
+    }
+    common::poll(
+        "the last lease to run out",
+        Duration::from_secs(5),
+        || async {
+            let row = h.store.get_effect(&id).await.expect("row")?;
+            row.lease_expired(now_ms()).then_some(())
+        },
+    )
+    .await;
+    let outcome = run(&h.ctx("w1"), &cmd).await;
+    assert!(
+        matches!(&outcome, StepOutcome::DeadLetter { error } if error.contains("effect_unfinished")),
+        "{outcome:?}"
+    );
+    assert_eq!(h.status(&cmd).await, None, "the claim was given back");
+    assert_eq!(h.executions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_claim_of_another_owner_is_left_for_redelivery() {
     let h = Harness::start().await;
     let cmd = common::command("order-live");

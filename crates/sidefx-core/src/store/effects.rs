@@ -117,6 +117,12 @@ UPDATE side_effects
        receipt_json = ?4
  WHERE effect_id = ?1 AND status = 'in_progress'";
 
+/// Giving a claim back after the effect certainly did not happen (or, after an unknown
+/// outcome, was looked up and not found): the row goes, fenced on the owner, so the next
+/// attempt claims it afresh. A done row is never deleted.
+const RELEASE: &str = "
+DELETE FROM side_effects WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?2";
+
 impl Store {
     /// Claims an effect: inserts its row as `in_progress` owned by `c.owner`, or reports the
     /// existing row. Exactly one concurrent caller per effect id gets [`Claim::Acquired`].
@@ -202,6 +208,22 @@ impl Store {
                 .prepare_cached(HEAL)?
                 .execute(params![id, path, now_ms(), receipt])?
                 == 1)
+        })
+        .await
+    }
+
+    /// Releases our `in_progress` claim (deletes its row) after the effect failed without
+    /// happening, so a retry or a later run can claim it. Returns false if the claim is not
+    /// ours any more (taken over) or already done: then the row stays as it is.
+    pub async fn release_claim(
+        &self,
+        effect_id: &EffectId,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let args = (effect_id.clone(), owner.to_owned());
+        self.write(move |conn| {
+            let (id, owner) = args;
+            Ok(conn.prepare_cached(RELEASE)?.execute(params![id, owner])? == 1)
         })
         .await
     }

@@ -55,8 +55,8 @@ impl EffectCtx {
 /// Why an effect did not produce a receipt, classified by what a retry may do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EffectError {
-    /// It certainly did not happen and may succeed later (503, 429, 409 in flight, a refused
-    /// connection): retry with the same key, after `retry_after` when the provider said so.
+    /// It certainly did not happen and may succeed later (503, 429, a refused connection):
+    /// retry with the same key, after `retry_after` when the provider said so.
     #[error("retryable: {reason}")]
     Retryable {
         /// What went wrong.
@@ -71,8 +71,9 @@ pub enum EffectError {
         /// What went wrong.
         reason: String,
     },
-    /// It may or may not have happened (a timeout, a dropped connection after sending): look
-    /// it up before anything else, then retry with the same key.
+    /// It may or may not have happened, or is still happening (a timeout, a dropped
+    /// connection after sending, a 409 saying a request with this key is in flight): look it
+    /// up before anything else, then repeat the call with the same key.
     #[error("unknown outcome: {reason}")]
     Unknown {
         /// What went wrong.

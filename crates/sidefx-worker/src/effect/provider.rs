@@ -9,7 +9,7 @@ use std::time::Duration;
 use sidefx_core::artifacts::{Artifacts, Ticket};
 use sidefx_core::{Receipt, now_ms};
 use sidefx_provider::client::{ChargeReply, ClientError, ProviderClient};
-use sidefx_provider::wire::{Charge, ChargeRequest};
+use sidefx_provider::wire::{Charge, ChargeRequest, ErrorDetail};
 use tracing::info;
 
 use super::ticket::classify as ticket_error;
@@ -98,9 +98,7 @@ impl SideEffect for ProviderEffect {
                     "effect executed: provider charged (replayed: the key made a repeat a no-op)");
                 self.write_ticket(ctx, &charge).await
             }
-            // A refusal that charged nothing: 409 (in flight), 429 and 5xx are worth retrying
-            // with the same key; a 400 (bad parameters, key reused with other ones) will be
-            // refused again.
+            // A decline is final: the same key replays it, a new key would be a new payment.
             ChargeReply::Declined { error, .. } => Err(EffectError::Permanent {
                 reason: format!("declined: {}", error.code),
             }),
@@ -108,20 +106,7 @@ impl SideEffect for ProviderEffect {
                 status,
                 error,
                 retry_after,
-            } => {
-                let reason = format!(
-                    "provider answered {status} {}: {}",
-                    error.code, error.message
-                );
-                Err(if retryable {
-                    EffectError::Retryable {
-                        reason,
-                        retry_after,
-                    }
-                } else {
-                    EffectError::Permanent { reason }
-                })
-            }
+            } => Err(rejection(status, &error, retry_after, retryable)),
         }
     }
 
@@ -174,5 +159,30 @@ fn unanswered(err: &ClientError) -> EffectError {
         ClientError::Unknown(_) | ClientError::Decode { .. } | ClientError::Status { .. } => {
             EffectError::Unknown { reason }
         }
+    }
+}
+
+/// A refusal that charged nothing by itself. A 409 says a request with this key is still in
+/// flight: its outcome is unknown, not "nothing happened". 429 and 5xx are worth retrying with
+/// the same key; a 400 (bad parameters, the key reused with other ones) is refused again.
+fn rejection(
+    status: u16,
+    error: &ErrorDetail,
+    retry_after: Option<Duration>,
+    retryable: bool,
+) -> EffectError {
+    let reason = format!(
+        "provider answered {status} {}: {}",
+        error.code, error.message
+    );
+    if status == 409 {
+        EffectError::Unknown { reason }
+    } else if retryable {
+        EffectError::Retryable {
+            reason,
+            retry_after,
+        }
+    } else {
+        EffectError::Permanent { reason }
     }
 }
