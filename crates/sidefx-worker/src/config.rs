@@ -39,17 +39,27 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_GROUP", default_value = "sidefx-worker")]
     pub worker_group: String,
 
-    /// Owner name of this process, for DriftQ leases and for side-effect claims. Must be
-    /// unique per process: two processes with one name would accept each other's acks and
-    /// take over each other's live claims. Default: sidefx-worker-<hostname>-<pid>-<4 random hex>.
-    #[arg(long, env = "DRIFTQ_OWNER", default_value_t = default_owner(), hide_default_value = true)]
+    /// Owner name of this process, for DriftQ leases and for side-effect claims: the
+    /// fencing identity. A per-process suffix `-<pid>-<4 random hex>` is always appended, so
+    /// two processes given one name (e.g. a copied `.env`) never accept each other's acks or
+    /// take over each other's live claims. Default: sidefx-worker-<hostname>.
+    #[arg(long, env = "DRIFTQ_OWNER", default_value_t = default_owner(), hide_default_value = true,
+          value_parser = unique_owner)]
     pub driftq_owner: String,
 
-    /// Lease in milliseconds, used both for DriftQ deliveries (redelivered to another worker
-    /// when not acked in time) and for side-effect claims (taken over when expired).
-    /// Must be 250..=600000: DriftQ never delivers keyed commands with other leases.
+    /// DriftQ lease in milliseconds: a delivered command not acked in time is redelivered
+    /// (to another worker). Must be 250..=600000: DriftQ never delivers keyed commands with
+    /// other leases. Claims have their own lease, WORKER_CLAIM_LEASE_MS.
     #[arg(long, env = "WORKER_LEASE_MS", default_value_t = 5000, value_parser = parse_lease_ms)]
     pub lease_ms: u64,
+
+    /// Claim lease in milliseconds: how long a side-effect claim protects its effect without
+    /// a sign of life. While the effect runs, a heartbeat renews it every third of this; a
+    /// claim whose worker died is taken over once it expired, as measured on the taker's own
+    /// monotonic clock. Independent of the DriftQ lease. 250..=3600000.
+    #[arg(long, env = "WORKER_CLAIM_LEASE_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(250..=3_600_000))]
+    pub claim_lease_ms: u64,
 
     /// How many commands this process handles at once. DriftQ allows 2 unacked messages per
     /// partition and group, so more than 2 x the partition count buys nothing.
@@ -85,7 +95,8 @@ pub struct WorkerConfig {
     pub provider_url: String,
 
     /// Provider mode: how long one call to the provider may take, in milliseconds. Must be
-    /// shorter than WORKER_LEASE_MS, so that a slow call ends while the claim protects it.
+    /// shorter than WORKER_CLAIM_LEASE_MS, so that a call ends within one claim lease even
+    /// if the heartbeat that renews the claim could not reach the store.
     #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = 3000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub provider_timeout_ms: u64,
@@ -115,13 +126,13 @@ pub enum EffectKind {
 pub enum ConfigError {
     /// A provider call could outlive the claim that protects it.
     #[error(
-        "PROVIDER_TIMEOUT_MS ({timeout_ms}) must be shorter than WORKER_LEASE_MS ({lease_ms}): \
-         a provider call that outlives its claim can run twice"
+        "PROVIDER_TIMEOUT_MS ({timeout_ms}) must be shorter than WORKER_CLAIM_LEASE_MS \
+         ({lease_ms}): a provider call that outlives its claim can run twice"
     )]
     ProviderTimeoutNotUnderLease {
         /// PROVIDER_TIMEOUT_MS.
         timeout_ms: u64,
-        /// WORKER_LEASE_MS.
+        /// WORKER_CLAIM_LEASE_MS.
         lease_ms: u64,
     },
     /// The mutation switch in a release build.
@@ -133,10 +144,10 @@ impl WorkerConfig {
     /// Checks what single flags cannot: the provider timeout against the lease, and that
     /// the mutation switch is never honoured by a release build.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.effect == EffectKind::Provider && self.provider_timeout_ms >= self.lease_ms {
+        if self.effect == EffectKind::Provider && self.provider_timeout_ms >= self.claim_lease_ms {
             return Err(ConfigError::ProviderTimeoutNotUnderLease {
                 timeout_ms: self.provider_timeout_ms,
-                lease_ms: self.lease_ms,
+                lease_ms: self.claim_lease_ms,
             });
         }
         if cfg!(not(debug_assertions)) && self.mutation.is_some() {
@@ -150,9 +161,14 @@ impl WorkerConfig {
         Duration::from_millis(self.provider_timeout_ms)
     }
 
-    /// The lease as a duration.
+    /// The DriftQ lease as a duration.
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
+    }
+
+    /// The claim lease as a duration.
+    pub fn claim_lease(&self) -> Duration {
+        Duration::from_millis(self.claim_lease_ms)
     }
 
     /// How long a run may make no progress before it is redriven.
@@ -176,8 +192,7 @@ fn parse_lease_ms(raw: &str) -> Result<u64, String> {
     }
 }
 
-/// `sidefx-worker-<hostname>-<pid>-<4 random hex>`: readable in logs, and unique even for
-/// two processes that a supervisor restarts with the same pid in a fresh container.
+/// `sidefx-worker-<hostname>`: readable in logs; [`unique_owner`] makes it unique.
 fn default_owner() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -185,8 +200,18 @@ fn default_owner() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".to_owned());
+    format!("sidefx-worker-{host}")
+}
+
+/// `<name>-<pid>-<4 random hex>`: unique per process even for two processes a supervisor
+/// restarts with the same pid in fresh containers, and for two given the same name.
+fn unique_owner(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err("an owner name must be non-empty and free of control characters".into());
+    }
     let suffix: u16 = rand::random();
-    format!("sidefx-worker-{host}-{}-{suffix:04x}", std::process::id())
+    Ok(format!("{name}-{}-{suffix:04x}", std::process::id()))
 }
 
 #[cfg(test)]
@@ -222,14 +247,18 @@ mod tests {
     }
 
     #[test]
-    fn the_provider_timeout_must_be_shorter_than_the_lease() {
-        let ok = parse(&["--effect", "provider", "--lease-ms", "5000"]).unwrap();
+    fn the_provider_timeout_must_be_shorter_than_the_claim_lease() {
+        let ok = parse(&["--effect", "provider", "--lease-ms", "1000"]).unwrap();
         assert_eq!(ok.effect, EffectKind::Provider);
-        ok.validate().expect("3 s under a 5 s lease");
+        ok.validate()
+            .expect("3 s under a 5 s claim lease, whatever the DriftQ lease");
         let slow = parse(&["--effect", "provider", "--provider-timeout-ms", "5000"]).unwrap();
-        let err = slow.validate().expect_err("equal to the lease").to_string();
+        let err = slow
+            .validate()
+            .expect_err("equal to the claim lease")
+            .to_string();
         assert!(
-            err.contains("PROVIDER_TIMEOUT_MS") && err.contains("WORKER_LEASE_MS"),
+            err.contains("PROVIDER_TIMEOUT_MS") && err.contains("WORKER_CLAIM_LEASE_MS"),
             "{err}"
         );
         let ticket = parse(&["--provider-timeout-ms", "9000"]).unwrap();
@@ -246,6 +275,20 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().mutation, None, "off by default");
         // Debug builds (the tests) honour it; a release build refuses it at start-up.
         assert_eq!(c.validate().is_ok(), cfg!(debug_assertions));
+    }
+
+    #[test]
+    fn a_given_owner_name_is_made_unique_per_process() {
+        let (a, b) = (
+            parse(&["--driftq-owner", "worker-1"]).unwrap().driftq_owner,
+            parse(&["--driftq-owner", "worker-1"]).unwrap().driftq_owner,
+        );
+        let prefix = format!("worker-1-{}-", std::process::id());
+        assert!(a.starts_with(&prefix) && b.starts_with(&prefix), "{a} {b}");
+        // Two random suffixes of 16 bits collide once in 65536; retry once before failing.
+        let c = parse(&["--driftq-owner", "worker-1"]).unwrap().driftq_owner;
+        assert!(a != b || a != c, "{a} {b} {c}");
+        assert!(parse(&["--driftq-owner", " "]).is_err());
     }
 
     #[test]

@@ -7,12 +7,14 @@
 pub mod ack_tracker;
 pub mod acker;
 pub mod chaos;
+pub mod claim_watch;
 pub mod config;
 pub mod consume_loop;
 pub mod dlq_archive;
 pub mod effect;
 pub mod effect_failure;
 pub mod failure;
+pub mod heartbeat;
 pub mod local_claims;
 pub mod metrics_listener;
 pub mod mutation;
@@ -41,6 +43,7 @@ pub use config::{EffectKind, WorkerConfig};
 pub use effect::{Effect, EffectCtx, EffectError, ProviderEffect, SideEffect, TicketEffect};
 pub use outcome::StepOutcome;
 
+use crate::claim_watch::ClaimWatch;
 use crate::local_claims::LocalClaims;
 use crate::retry_policy::RetryPolicy;
 use crate::step::StepContext;
@@ -120,6 +123,7 @@ pub async fn run(
         );
     }
     info!(owner = %config.driftq_owner, group = %config.worker_group, lease_ms = config.lease_ms,
+        claim_lease_ms = config.claim_lease_ms,
         effect = effect.name(),
         concurrency = config.concurrency, redrive_after_ms = config.redrive_after_ms,
         metrics_addr = ?metrics.as_ref().map(|m| m.local_addr),
@@ -189,6 +193,8 @@ fn step_context(
         publisher,
         owner: config.driftq_owner.clone(),
         lease: config.lease(),
+        claim_lease: config.claim_lease(),
+        claim_watch: ClaimWatch::new(),
         retry_policy: RetryPolicy::new(
             Duration::from_millis(config.retry_base_ms),
             Duration::from_millis(config.retry_max_ms),

@@ -29,7 +29,7 @@ impl Mutation {
     /// makes DriftQ redeliver in the matrix.
     pub async fn run(self, ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome, StepError> {
         let effect_id = cmd.effect_id();
-        let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.lease)?;
+        let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.claim_lease)?;
         let fresh = matches!(ctx.store.claim(claim).await?, Claim::Acquired);
         let crash_at = |point: CrashPoint| fresh && point.armed(&cmd.fail_mode);
         run_events::started(ctx, cmd).await?;

@@ -19,12 +19,13 @@ use tokio::sync::Notify;
 use tracing::{info, instrument, warn};
 
 use crate::chaos::{self, CrashPoint};
+use crate::claim_watch::ClaimWatch;
 use crate::effect::{Effect, EffectCtx, EffectError};
 use crate::effect_failure::{self, Recovery};
 use crate::local_claims::LocalClaims;
 use crate::outcome::StepOutcome;
 use crate::retry_policy::RetryPolicy;
-use crate::{failure, run_events};
+use crate::{failure, heartbeat, run_events};
 
 /// Why the demo's forced failure fails (the `step.failed` reason, as in the original).
 const FORCED_FAILURE_REASON: &str = "forced_failure_before_side_effect";
@@ -40,8 +41,12 @@ pub struct StepContext {
     pub publisher: Publisher,
     /// This process's owner name, for claims (the same name as its DriftQ consumer).
     pub owner: String,
-    /// How long a claim stays ours without being finished.
+    /// The DriftQ lease (how soon an unacked command is redelivered).
     pub lease: Duration,
+    /// How long a claim protects its effect without a heartbeat.
+    pub claim_lease: Duration,
+    /// Claims of others this process watches, to time their expiry on its own clock.
+    pub claim_watch: ClaimWatch,
     /// Backoff between attempts.
     pub retry_policy: RetryPolicy,
     /// Effects some task of this process is handling right now.
@@ -149,7 +154,7 @@ async fn exactly_once_effect(
     // is emitted after both, so `step.started` still comes first on the run's topic. If the
     // produce fails after the claim succeeded, the redelivery finds our own claim and takes it
     // over (at once in this process, after the lease in a restarted one).
-    let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.lease)?;
+    let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.claim_lease)?;
     let (claim, started) = tokio::join!(ctx.store.claim(claim), run_events::started(ctx, cmd));
     started?;
     match claim? {
@@ -196,7 +201,13 @@ async fn resolve_in_progress(
         return Ok(StepOutcome::Healed);
     }
     let previous = row.owner.clone().unwrap_or_default();
-    if !row.lease_expired(now_ms()) && previous != ctx.owner {
+    // Live unless both clocks agree it expired: the claimer's (the row's expiry, in wall time)
+    // and ours (watched unchanged for a full lease; see claim_watch.rs).
+    let expired = row.lease_expired(now_ms())
+        && ctx
+            .claim_watch
+            .watched_for(row, ctx.claim_lease, tokio::time::Instant::now());
+    if !expired && previous != ctx.owner {
         info!(decision = "live_claim", owner = %previous, lease_expires_ms = ?row.lease_expires_ms,
             "claim decided: another owner holds a live claim; leaving for redelivery");
         ctx.emit(run_events::effect_skipped(
@@ -210,7 +221,7 @@ async fn resolve_in_progress(
     // process that failed after claiming. Fenced: only one contender wins the takeover.
     if !ctx
         .store
-        .take_over(effect_id, &previous, &ctx.owner, ctx.lease)
+        .take_over(effect_id, &previous, &ctx.owner, ctx.claim_lease)
         .await?
     {
         info!(
@@ -267,21 +278,29 @@ async fn execute(
     // restarted worker (which heals, takes over or skips) never crashes again.
     let armed = |point: CrashPoint| claimed == Claimed::Fresh && point.armed(&cmd.fail_mode);
     let effect_ctx = ctx.effect_ctx(cmd);
-    let performed = if armed(CrashPoint::AfterClaimBeforeEffect) {
+    if armed(CrashPoint::AfterClaimBeforeEffect) {
         ctx.emit(run_events::effect_executing(cmd)).await?;
         crash(ctx, cmd, CrashPoint::AfterClaimBeforeEffect).await?;
-        ctx.effect.perform(&effect_ctx).await
-    } else {
-        // The announcement and the effect overlap (a produce and the effect's own I/O): the
-        // claim already decided that the effect runs, and `side_effect.done` waits for both,
-        // so the run's topic still reads executing, then done. If the produce fails after
-        // the effect, the redelivery heals the claim from the effect's receipt.
-        let (announced, performed) = tokio::join!(
-            ctx.emit(run_events::effect_executing(cmd)),
-            ctx.effect.perform(&effect_ctx),
-        );
-        announced?;
-        performed
+    }
+    // The announcement and the effect overlap (a produce and the effect's own I/O): the claim
+    // already decided that the effect runs, and `side_effect.done` waits for both, so the
+    // run's topic still reads executing, then done. If the produce fails after the effect,
+    // the redelivery heals the claim from the effect's receipt. The heartbeat renews the
+    // claim for as long as the effect runs.
+    let perform = heartbeat::while_renewing(ctx, effect_id, ctx.effect.perform(&effect_ctx));
+    let (announced, performed) = tokio::join!(
+        async {
+            if armed(CrashPoint::AfterClaimBeforeEffect) {
+                Ok(()) // announced before the crash above
+            } else {
+                ctx.emit(run_events::effect_executing(cmd)).await
+            }
+        },
+        perform,
+    );
+    announced?;
+    let Some(performed) = performed? else {
+        return Ok(StepOutcome::LeaveForRedelivery);
     };
     let receipt = match performed {
         Ok(receipt) => receipt,
@@ -324,7 +343,7 @@ impl StepContext {
     /// What the effect gets for `cmd`: its identity, key and command, and a deadline one
     /// claim lease from now.
     pub fn effect_ctx(&self, cmd: &RunCommand) -> EffectCtx {
-        EffectCtx::for_command(cmd, self.lease)
+        EffectCtx::for_command(cmd, self.claim_lease)
     }
 }
 

@@ -129,6 +129,39 @@ async fn a_call_slower_than_its_timeout_charges_once() {
     completes_with_one_charge(rates, "slow-call").await;
 }
 
+/// A charge slower than the DriftQ lease, with two workers given the same `DRIFTQ_OWNER`: the
+/// command is redelivered while the first worker still waits for the provider. The heartbeat
+/// claim lease is the worker's own (longer than the charge, renewed by the heartbeat) and the
+/// per-process owner suffix keeps the other worker from taking the claim for its own, so the
+/// provider sees one request for the key, and no 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_slower_than_the_broker_lease_is_requested_once_by_two_workers() {
+    let rates = FaultRates {
+        slow: Rate::ALWAYS,
+        slow_for: Duration::from_millis(2500),
+        ..FaultRates::default()
+    };
+    let mut stack = Stack::start_with(0, Effect::Provider(rates)).await;
+    stack.set_worker_env("DRIFTQ_OWNER", "shared-name");
+    // DriftQ redelivers after 1 s; the claim lease (renewed by the heartbeat) and the
+    // provider timeout are longer than the charge.
+    stack.set_worker_env("WORKER_CLAIM_LEASE_MS", "4000");
+    stack.set_worker_env("PROVIDER_TIMEOUT_MS", "3500");
+    stack.add_worker();
+    stack.add_worker();
+    stack.wait_workers_ready(DEADLINE).await;
+    let run = stack
+        .post_run(json!({ "business_key": "slow-two" }), None)
+        .await;
+    let key = format!("{run}:charge_card:slow-two");
+    stack
+        .wait_status(&run, RunStatus::Completed, DEADLINE)
+        .await;
+    stack.assert_effect_once(&run).await;
+    let ledger = stack.ledger().await;
+    assert_eq!(ledger.requests_per_key.get(&key), Some(&1), "{ledger:?}");
+}
+
 /// The harness can fail: with the step broken on purpose, a crash before the ack makes the
 /// redelivery execute again, and both ledgers say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use driftq_client::{Client, ConsumeRequest, Message};
@@ -12,10 +13,11 @@ use sidefx_core::{
     Artifacts, Claim, Command, DLQ_TOPIC, DlqRecord, EffectStatus, MarkDone, NewClaim, Publisher,
     Receipt, RunCommand, Store, Ticket, now_ms,
 };
+use sidefx_worker::claim_watch::ClaimWatch;
 use sidefx_worker::local_claims::LocalClaims;
 use sidefx_worker::retry_policy::RetryPolicy;
 use sidefx_worker::step::{self, StepContext};
-use sidefx_worker::{Effect, StepOutcome, TicketEffect};
+use sidefx_worker::{Effect, EffectCtx, EffectError, SideEffect, StepOutcome, TicketEffect};
 use tempfile::TempDir;
 use tokio::sync::Notify;
 
@@ -44,14 +46,26 @@ impl Harness {
         }
     }
 
-    /// A step context as worker `owner` (each gets its own process-local claim set).
+    /// A step context as worker `owner` (each gets its own process-local claim set), with
+    /// a claim lease long enough that no test waits for it.
     fn ctx(&self, owner: &str) -> StepContext {
+        self.ctx_with(
+            owner,
+            Duration::from_secs(30),
+            Effect::new("ticket", TicketEffect::new(self.artifacts.clone(), owner)),
+        )
+    }
+
+    /// A step context as worker `owner` with this claim lease and effect.
+    fn ctx_with(&self, owner: &str, claim_lease: Duration, effect: Effect) -> StepContext {
         StepContext {
             store: self.store.clone(),
-            effect: Effect::new("ticket", TicketEffect::new(self.artifacts.clone(), owner)),
+            effect,
             publisher: Publisher::new(self.client.clone()),
             owner: owner.to_owned(),
             lease: Duration::from_secs(30),
+            claim_lease,
+            claim_watch: ClaimWatch::new(),
             retry_policy: RetryPolicy::new(Duration::from_millis(200), Duration::from_millis(1000)),
             local_claims: LocalClaims::new(),
             retry_wakeup: Arc::new(Notify::new()),
@@ -210,16 +224,34 @@ async fn another_runs_ticket_for_the_same_key_does_not_heal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_claim_is_taken_over() {
+async fn expired_claim_is_taken_over_after_a_lease_watched_on_our_own_clock() {
     let h = Harness::start().await;
     let cmd = common::command("order-takeover");
+    // Expired by the wall clock at once: what a taker whose clock runs ahead would see.
     h.foreign_claim(&cmd, Duration::from_millis(1)).await;
     common::poll("the claim to expire", Duration::from_secs(5), || async {
         let row = h.store.get_effect(&cmd.effect_id()).await.expect("row")?;
         row.lease_expired(now_ms()).then_some(())
     })
     .await;
-    assert_eq!(run(&h.ctx("w1"), &cmd).await, StepOutcome::TakenOver);
+    let lease = Duration::from_millis(300);
+    let w1 = h.ctx_with(
+        "w1",
+        lease,
+        Effect::new("ticket", TicketEffect::new(h.artifacts.clone(), "w1")),
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        run(&w1, &cmd).await,
+        StepOutcome::LeaveForRedelivery,
+        "first sighting: not taken over on the claimer's word alone"
+    );
+    let outcome = common::poll("the takeover", Duration::from_secs(5), || async {
+        Some(run(&w1, &cmd).await).filter(|o| *o != StepOutcome::LeaveForRedelivery)
+    })
+    .await;
+    assert_eq!(outcome, StepOutcome::TakenOver);
+    assert!(started.elapsed() >= lease, "watched for a full lease first");
     let row = h
         .store
         .get_effect(&cmd.effect_id())
@@ -261,7 +293,18 @@ async fn a_claim_taken_over_max_attempts_times_is_dead_lettered_not_looped() {
         },
     )
     .await;
-    let outcome = run(&h.ctx("w1"), &cmd).await;
+    let lease = Duration::from_millis(200);
+    let w1 = h.ctx_with(
+        "w1",
+        lease,
+        Effect::new("ticket", TicketEffect::new(h.artifacts.clone(), "w1")),
+    );
+    let outcome = common::poll(
+        "the last claim to be judged",
+        Duration::from_secs(5),
+        || async { Some(run(&w1, &cmd).await).filter(|o| *o != StepOutcome::LeaveForRedelivery) },
+    )
+    .await;
     assert!(
         matches!(&outcome, StepOutcome::DeadLetter { error } if error.contains("effect_unfinished")),
         "{outcome:?}"
@@ -371,4 +414,107 @@ async fn undecodable_message_is_acked_not_retried() {
         "{outcome:?}"
     );
     assert!(outcome.acks());
+}
+
+/// A user's effect that takes `for` to run and counts its calls.
+#[derive(Clone)]
+struct SlowEffect {
+    calls: Arc<AtomicUsize>,
+    takes: Duration,
+}
+
+impl SideEffect for SlowEffect {
+    async fn perform(&self, ctx: &EffectCtx) -> Result<Receipt, EffectError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.takes).await;
+        Ok(Receipt::Remote {
+            id: ctx.idempotency_key.clone(),
+        })
+    }
+
+    async fn lookup(&self, _ctx: &EffectCtx) -> Result<Option<Receipt>, EffectError> {
+        Ok(None)
+    }
+}
+
+fn slow(takes: Duration) -> (SlowEffect, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let effect = SlowEffect {
+        calls: Arc::clone(&calls),
+        takes,
+    };
+    (effect, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_an_effect_longer_than_its_lease_from_being_taken_over() {
+    let h = Harness::start().await;
+    let cmd = common::command("order-slow");
+    let lease = Duration::from_millis(300);
+    let (effect, calls) = slow(lease * 4);
+    let w1 = h.ctx_with("w1", lease, Effect::new("slow", effect.clone()));
+    let w2 = h.ctx_with("w2", lease, Effect::new("slow", effect));
+    let first = tokio::spawn({
+        let cmd = cmd.clone();
+        async move { step::run_step(&w1, &cmd).await.expect("step") }
+    });
+    common::poll("w1's claim", Duration::from_secs(5), || async {
+        let row = h.store.get_effect(&cmd.effect_id()).await.expect("row")?;
+        (row.owner.as_deref() == Some("w1")).then_some(())
+    })
+    .await;
+    // Meanwhile the other worker keeps getting the command (a DriftQ redelivery after the
+    // shorter broker lease): the claim must stay live for as long as the effect runs.
+    while !first.is_finished() {
+        let outcome = run(&w2, &cmd).await;
+        // AlreadyDone once w1 finished between the check and the run; never a takeover.
+        assert!(
+            matches!(
+                outcome,
+                StepOutcome::LeaveForRedelivery | StepOutcome::AlreadyDone
+            ),
+            "{outcome:?}"
+        );
+        tokio::time::sleep(lease / 4).await;
+    }
+    assert_eq!(first.await.expect("joined"), StepOutcome::Done);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one execution");
+    assert_eq!(run(&w2, &cmd).await, StepOutcome::AlreadyDone);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_loses_its_claim_mid_effect_stops_and_does_not_mark_done() {
+    let h = Harness::start().await;
+    let cmd = common::command("order-lost");
+    let lease = Duration::from_millis(300);
+    let (effect, _calls) = slow(lease * 4);
+    let w1 = h.ctx_with("w1", lease, Effect::new("slow", effect));
+    let first = tokio::spawn({
+        let cmd = cmd.clone();
+        async move { step::run_step(&w1, &cmd).await.expect("step") }
+    });
+    common::poll("the claim", Duration::from_secs(5), || async {
+        h.store
+            .get_effect(&cmd.effect_id())
+            .await
+            .expect("row")
+            .map(|_| ())
+    })
+    .await;
+    // Gone from under it (what a takeover after a long pause looks like to the old owner).
+    assert!(
+        h.store
+            .release_claim(&cmd.effect_id(), "w1")
+            .await
+            .expect("release")
+    );
+    assert_eq!(
+        first.await.expect("joined"),
+        StepOutcome::LeaveForRedelivery
+    );
+    assert_eq!(
+        h.status(&cmd).await,
+        None,
+        "not marked done by the worker that lost it"
+    );
 }

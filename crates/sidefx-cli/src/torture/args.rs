@@ -91,8 +91,8 @@ pub struct TortureArgs {
     /// Requests in flight at once (keep-alive connections).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// The workers' lease (WORKER_LEASE_MS): how soon a killed worker's commands are
-    /// redelivered and its claims taken over.
+    /// The workers' DriftQ and claim leases (WORKER_LEASE_MS, WORKER_CLAIM_LEASE_MS): how
+    /// soon a killed worker's commands are redelivered and its claims taken over.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub lease_ms: u64,
     /// The workers' first retry backoff (WORKER_RETRY_BASE_MS), so dead letters come quickly.

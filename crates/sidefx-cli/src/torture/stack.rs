@@ -55,6 +55,9 @@ impl TortureStack {
         let tuning = settings.tuning;
         let env = [
             ("WORKER_LEASE_MS", tuning.lease_ms.to_string()),
+            // Claims as short as deliveries, so a killed worker's claim is taken over as
+            // soon as its command comes back.
+            ("WORKER_CLAIM_LEASE_MS", tuning.lease_ms.to_string()),
             ("WORKER_RETRY_BASE_MS", tuning.retry_base_ms.to_string()),
             (
                 "WORKER_REDRIVE_AFTER_MS",

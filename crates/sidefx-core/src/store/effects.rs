@@ -117,6 +117,12 @@ UPDATE side_effects
        receipt_json = ?4
  WHERE effect_id = ?1 AND status = 'in_progress'";
 
+/// The heartbeat: our claim lives on for another lease, fenced on the owner. A claim that
+/// was taken over (or is done) is not touched, and the caller learns that it lost it.
+const RENEW: &str = "
+UPDATE side_effects SET lease_expires_ms = ?3, updated_ms = ?4
+ WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?2";
+
 /// Giving a claim back after the effect certainly did not happen (or, after an unknown
 /// outcome, was looked up and not found): the row goes, fenced on the owner, so the next
 /// attempt claims it afresh. A done row is never deleted.
@@ -207,6 +213,27 @@ impl Store {
             Ok(conn
                 .prepare_cached(HEAL)?
                 .execute(params![id, path, now_ms(), receipt])?
+                == 1)
+        })
+        .await
+    }
+
+    /// Renews our `in_progress` claim for `lease` from now (the heartbeat while the effect
+    /// runs). False when the claim is no longer ours: stop, and do not mark it done.
+    pub async fn renew_claim(
+        &self,
+        effect_id: &EffectId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let args = (effect_id.clone(), owner.to_owned());
+        self.write(move |conn| {
+            let (id, owner) = args;
+            let now = now_ms();
+            let until = now.saturating_add(millis(lease));
+            Ok(conn
+                .prepare_cached(RENEW)?
+                .execute(params![id, owner, until, now])?
                 == 1)
         })
         .await

@@ -155,7 +155,6 @@ impl Stack {
                 .env("PROVIDER_URL", &provider.url)
                 .env("PROVIDER_TIMEOUT_MS", "700");
         }
-        command.envs(self.worker_env.iter().map(|(k, v)| (k, v)));
         command
     }
 
@@ -181,8 +180,10 @@ impl Stack {
         let child = self
             .worker_command()
             .env("WORKER_LEASE_MS", "1000")
+            .env("WORKER_CLAIM_LEASE_MS", "1000")
             .env("WORKER_RETRY_BASE_MS", "50")
             .env("WORKER_RETRY_MAX_MS", "200")
+            .envs(self.worker_env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("sidefx-worker starts");
