@@ -8,10 +8,16 @@ use sidefx_core::{
 
 const LIVE: Duration = Duration::from_secs(60);
 
+/// A claim by run `run` for its own business key `order-<run>`.
 fn claim_for(run: &str, owner: &str, lease: Duration) -> NewClaim {
+    claim_of_key(run, &format!("order-{run}"), owner, lease)
+}
+
+/// A claim by run `run` for business key `key`.
+fn claim_of_key(run: &str, key: &str, owner: &str, lease: Duration) -> NewClaim {
     let run_id = RunId::parse(run).unwrap();
     let step_id = StepId::charge_card();
-    let business_key = BusinessKey::parse("order-1").unwrap();
+    let business_key = BusinessKey::parse(key).unwrap();
     NewClaim {
         effect_id: EffectId::new(&run_id, &step_id, &business_key),
         run_id,
@@ -264,7 +270,7 @@ async fn effects_are_listed_by_run_and_by_recency() {
         .await
         .unwrap();
     assert_eq!(for_b.len(), 1);
-    assert_eq!(for_b[0].effect_id.as_str(), "b:charge_card:order-1");
+    assert_eq!(for_b[0].effect_id.as_str(), "b:charge_card:order-b");
     assert_eq!(
         store
             .get_effect(&claim_for("zzz", "w", LIVE).effect_id)
@@ -272,4 +278,78 @@ async fn effects_are_listed_by_run_and_by_recency() {
             .unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn two_runs_of_one_business_key_share_one_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let first = claim_of_key("run1", "order-42", "w1", Duration::ZERO);
+    assert_eq!(store.claim(first.clone()).await.unwrap(), Claim::Acquired);
+    // A second run of the same order finds the first run's claim, not a fresh one.
+    let second = claim_of_key("run2", "order-42", "w2", LIVE);
+    let Claim::InProgress(row) = store.claim(second.clone()).await.unwrap() else {
+        panic!("the first run's claim");
+    };
+    assert_eq!(row.run_id.as_str(), "run1");
+    // Expired, so the second run takes it over: the row then names the second run.
+    assert!(
+        store
+            .take_over(&second.effect_id, "w1", "w2", LIVE)
+            .await
+            .unwrap()
+    );
+    let done = store
+        .mark_done(&second.effect_id, "w2", &Receipt::ticket("t"))
+        .await;
+    assert_eq!(done.unwrap(), MarkDone::Done);
+    let row = store.get_effect(&first.effect_id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.run_id.as_str(), row.status),
+        ("run2", EffectStatus::Done)
+    );
+    // (Each run lists the effect of its business key: `effects_for_run` reads the key from
+    // the `runs` table, which the API's tests cover end to end.)
+    let third = claim_of_key("run3", "order-42", "w3", LIVE);
+    assert!(matches!(
+        store.claim(third).await.unwrap(),
+        Claim::AlreadyDone(_)
+    ));
+    // A released claim (its effect failed for good) leaves nothing that blocks the key.
+    let other = claim_of_key("run4", "order-43", "w4", LIVE);
+    store.claim(other.clone()).await.unwrap();
+    assert!(store.release_claim(&other.effect_id, "w4").await.unwrap());
+    let again = claim_of_key("run5", "order-43", "w5", LIVE);
+    assert_eq!(store.claim(again).await.unwrap(), Claim::Acquired);
+}
+
+#[tokio::test]
+async fn a_version_4_database_gains_one_identity_per_business_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite");
+    drop(Store::open(&path).await.unwrap());
+    // What a version 4 database can hold: two runs of one order, each with its own row (the
+    // second one done), as effects were per run before version 5.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX idx_side_effects_effect_key;
+         ALTER TABLE side_effects DROP COLUMN effect_key;
+         INSERT INTO side_effects (effect_id, run_id, step_id, business_key, status,
+                                   created_ms, updated_ms, payload_json, attempts)
+         VALUES ('r1:charge_card:order-9', 'r1', 'charge_card', 'order-9', 'in_progress', 1, 1, '{}', 1),
+                ('r2:charge_card:order-9', 'r2', 'charge_card', 'order-9', 'done', 2, 2, '{}', 1);
+         PRAGMA user_version = 4;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).await.unwrap();
+    // The done row became the key's effect: a new run of the order skips it.
+    let third = claim_of_key("r3", "order-9", "w", LIVE);
+    let Claim::AlreadyDone(row) = store.claim(third).await.unwrap() else {
+        panic!("the done row is the key's effect");
+    };
+    assert_eq!(row.run_id.as_str(), "r2");
+    // The older duplicate is still there to read, but claims nothing.
+    assert_eq!(store.list_effects(10).await.unwrap().len(), 2);
 }

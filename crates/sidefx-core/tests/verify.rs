@@ -9,8 +9,7 @@ mod fixture;
 
 use sidefx_core::verify::{ViolationKind, WarningKind};
 use sidefx_core::{
-    DlqRecord, EffectId, MarkDone, Receipt, RunCommand, RunStatus, Ticket, TicketWrite,
-    VerifyOptions, now_ms,
+    DlqRecord, EffectId, MarkDone, Receipt, RunCommand, RunStatus, VerifyOptions, now_ms,
 };
 
 use fixture::{Fixture, LEASE, command, only_violation, strict};
@@ -237,40 +236,21 @@ async fn an_unreadable_ticket_is_reported_once() {
 }
 
 #[tokio::test]
-async fn stray_temp_files_and_reused_keys_are_warnings() {
+async fn stray_temp_files_are_warnings_and_two_runs_of_a_key_share_one_effect() {
     let f = Fixture::new().await;
-    let first = f.complete("run-1", "order-1", 1.0).await;
-    // A second run for the same business key: its write found the ticket and kept it.
+    f.complete("run-1", "order-1", 1.0).await;
+    // A second run for the same business key: the effect is the key's, so the second run
+    // completes on the first one's done row (it skipped the effect), with no row of its own.
     let second = f.run("run-2", "order-1", 1.0).await;
-    f.claim(&second, LEASE).await;
-    let ticket = Ticket::for_command(&second, now_ms());
-    let written = f.artifacts.write_ticket(&ticket).await.unwrap();
-    let TicketWrite::AlreadyExisted(path) = written else {
-        panic!("the ticket exists");
-    };
-    let path = path.display().to_string();
-    f.store
-        .mark_done(
-            &second.effect_id(),
-            "worker-1",
-            &Receipt::ticket(path.clone()),
-        )
-        .await
-        .unwrap();
     f.set_status(&second, RunStatus::Completed).await;
     std::fs::write(f.artifacts.tickets_dir().join(".tmp-crashed.json"), b"{").unwrap();
 
     let report = f.verify_strict().await;
     assert!(report.is_clean(), "{report}");
+    assert_eq!(report.counts.done_effects, 1, "{report}");
     let kinds: Vec<_> = report.warnings.iter().map(|w| &w.kind).collect();
-    assert_eq!(kinds.len(), 2, "{report}");
+    assert_eq!(kinds.len(), 1, "{report}");
     assert!(matches!(kinds[0], WarningKind::StrayTempFile { name } if name == ".tmp-crashed.json"));
-    let shared = WarningKind::SharedTicket {
-        effect_id: second.effect_id(),
-        business_key: second.business_key.clone(),
-        ticket_effect_id: first.effect_id(),
-    };
-    assert_eq!(kinds[1], &shared);
     assert!(
         report.to_string().contains("warning: stray temp file"),
         "{report}"
@@ -282,11 +262,11 @@ async fn findings_are_capped_but_counted_across_pages() {
     let f = Fixture::new().await;
     // More rows than one page of the walk (1000), all stale claims of one queued run each.
     let ids: Vec<EffectId> = (0..1100)
-        .map(|i| command(&format!("r{i:04}"), "k", 1.0).effect_id())
+        .map(|i| command(&format!("r{i:04}"), &format!("k{i}"), 1.0).effect_id())
         .collect();
     for i in 0..1100 {
-        f.claim(&command(&format!("r{i:04}"), "k", 1.0), Duration::ZERO)
-            .await;
+        let cmd = command(&format!("r{i:04}"), &format!("k{i}"), 1.0);
+        f.claim(&cmd, Duration::ZERO).await;
     }
     let report = f
         .verify_with(VerifyOptions {

@@ -33,7 +33,9 @@ impl Mutation {
         let fresh = matches!(ctx.store.claim(claim).await?, Claim::Acquired);
         let crash_at = |point: CrashPoint| fresh && point.armed(&cmd.fail_mode);
         run_events::started(ctx, cmd).await?;
-        ctx.emit(run_events::effect_executing(cmd)).await?;
+        // Each delivery executes, so each gets its own announcement key.
+        let claim = 2 + rand::random::<u32>() % 1_000_000;
+        ctx.emit(run_events::effect_executing(cmd, claim)).await?;
         if crash_at(CrashPoint::AfterClaimBeforeEffect) {
             chaos::crash_now(CrashPoint::AfterClaimBeforeEffect);
         }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sidefx_core::{
-    EffectId, Event, PublishError, Receipt, RunCommand, RunStatus, SkipReason, now_ms,
+    EffectId, Event, PublishError, Receipt, RunCommand, RunId, RunStatus, SkipReason, now_ms,
 };
 
 use crate::chaos::CrashPoint;
@@ -34,7 +34,8 @@ pub fn step_failed(cmd: &RunCommand, reason: &str) -> Event {
 }
 
 /// `side_effect.skipped`: the effect is not performed again, for `reason`.
-pub fn effect_skipped(cmd: &RunCommand, reason: SkipReason) -> Event {
+/// `by` is the run whose row it is: named in the event when it is another run of the key.
+pub fn effect_skipped(cmd: &RunCommand, reason: SkipReason, by: &RunId) -> Event {
     Event::SideEffectSkipped {
         ts: now_ms(),
         run_id: cmd.run_id.clone(),
@@ -42,6 +43,7 @@ pub fn effect_skipped(cmd: &RunCommand, reason: SkipReason) -> Event {
         business_key: cmd.business_key.clone(),
         effect_id: cmd.effect_id(),
         reason,
+        by_run: (*by != cmd.run_id).then(|| by.clone()),
     }
 }
 
@@ -66,7 +68,9 @@ pub fn effect_taken_over(cmd: &RunCommand, previous_owner: &str) -> Event {
 }
 
 /// `side_effect.executing`: the claim is held, the effect is about to run.
-pub fn effect_executing(cmd: &RunCommand) -> Event {
+/// `claim` counts the claims of the effect (1 for the first, then one more per takeover):
+/// each execution gets its own broker key, so none is deduplicated away.
+pub fn effect_executing(cmd: &RunCommand, claim: u32) -> Event {
     Event::SideEffectExecuting {
         ts: now_ms(),
         run_id: cmd.run_id.clone(),
@@ -74,6 +78,7 @@ pub fn effect_executing(cmd: &RunCommand) -> Event {
         business_key: cmd.business_key.clone(),
         effect_id: cmd.effect_id(),
         amount: cmd.amount,
+        claim: (claim > 1).then_some(claim),
     }
 }
 

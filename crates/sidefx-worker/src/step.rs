@@ -166,13 +166,15 @@ async fn exactly_once_effect(
             );
             execute(ctx, cmd, &effect_id, Claimed::Fresh).await
         }
-        Claim::AlreadyDone(_) => {
+        Claim::AlreadyDone(row) => {
+            // Possibly by another run of this business key: the effect is the key's, once.
             info!(
                 decision = "already_done",
+                by_run = %row.run_id,
                 "claim decided: effect already done; skipping it"
             );
-            ctx.emit(run_events::effect_skipped(cmd, SkipReason::AlreadyDone))
-                .await?;
+            let skipped = run_events::effect_skipped(cmd, SkipReason::AlreadyDone, &row.run_id);
+            ctx.emit(skipped).await?;
             Ok(StepOutcome::AlreadyDone)
         }
         Claim::InProgress(row) => resolve_in_progress(ctx, cmd, &effect_id, &row).await,
@@ -210,11 +212,8 @@ async fn resolve_in_progress(
     if !expired && previous != ctx.owner {
         info!(decision = "live_claim", owner = %previous, lease_expires_ms = ?row.lease_expires_ms,
             "claim decided: another owner holds a live claim; leaving for redelivery");
-        ctx.emit(run_events::effect_skipped(
-            cmd,
-            SkipReason::AlreadyInProgress,
-        ))
-        .await?;
+        let skipped = run_events::effect_skipped(cmd, SkipReason::AlreadyInProgress, &row.run_id);
+        ctx.emit(skipped).await?;
         return Ok(StepOutcome::LeaveForRedelivery);
     }
     // Expired (its owner crashed or stalled), or our own claim from an attempt of this
@@ -255,7 +254,8 @@ async fn resolve_in_progress(
     );
     ctx.emit(run_events::effect_taken_over(cmd, &previous))
         .await?;
-    execute(ctx, cmd, effect_id, Claimed::TakenOver).await
+    let claim = row.attempts.saturating_add(1);
+    execute(ctx, cmd, effect_id, Claimed::TakenOver { claim }).await
 }
 
 /// How this step came to hold the claim.
@@ -263,8 +263,11 @@ async fn resolve_in_progress(
 enum Claimed {
     /// `claim` inserted the row: the first time anyone touches this effect.
     Fresh,
-    /// `take_over` moved an expired claim to us.
-    TakenOver,
+    /// `take_over` moved an expired claim to us: the effect's `claim`-th claim.
+    TakenOver {
+        /// 2 for the first takeover, and so on (the row's `attempts` after it).
+        claim: u32,
+    },
 }
 
 /// Holds the claim: performs the effect, marks it done (fenced), reports it.
@@ -277,9 +280,13 @@ async fn execute(
     // Chaos crashes only on a fresh claim: a fresh claim happens once per effect, so the
     // restarted worker (which heals, takes over or skips) never crashes again.
     let armed = |point: CrashPoint| claimed == Claimed::Fresh && point.armed(&cmd.fail_mode);
+    let claim = match claimed {
+        Claimed::Fresh => 1,
+        Claimed::TakenOver { claim } => claim,
+    };
     let effect_ctx = ctx.effect_ctx(cmd);
     if armed(CrashPoint::AfterClaimBeforeEffect) {
-        ctx.emit(run_events::effect_executing(cmd)).await?;
+        ctx.emit(run_events::effect_executing(cmd, claim)).await?;
         crash(ctx, cmd, CrashPoint::AfterClaimBeforeEffect).await?;
     }
     // The announcement and the effect overlap (a produce and the effect's own I/O): the claim
@@ -293,7 +300,7 @@ async fn execute(
             if armed(CrashPoint::AfterClaimBeforeEffect) {
                 Ok(()) // announced before the crash above
             } else {
-                ctx.emit(run_events::effect_executing(cmd)).await
+                ctx.emit(run_events::effect_executing(cmd, claim)).await
             }
         },
         perform,
@@ -335,7 +342,7 @@ async fn execute(
     }
     Ok(match claimed {
         Claimed::Fresh => StepOutcome::Done,
-        Claimed::TakenOver => StepOutcome::TakenOver,
+        Claimed::TakenOver { .. } => StepOutcome::TakenOver,
     })
 }
 

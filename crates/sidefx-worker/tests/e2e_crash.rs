@@ -49,7 +49,7 @@ async fn crash_and_recover(effect: Effect, fail_mode: &str, recovery: &str) {
     if stack.provider.is_some() {
         // Nothing needed a repeat: the claim decided every delivery after the crash.
         let ledger = stack.ledger().await;
-        let key = effects[0].effect_id.to_string();
+        let key = effects[0].effect_id.identity();
         assert_eq!(ledger.requests_per_key.get(&key), Some(&1), "{ledger:?}");
     }
 }

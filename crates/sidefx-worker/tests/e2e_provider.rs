@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::stack::{Effect, Stack};
 use serde_json::json;
-use sidefx_core::{BusinessKey, RunStatus};
+use sidefx_core::{BusinessKey, Event, RunStatus};
 use sidefx_provider::{FaultRates, Rate};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -54,7 +54,7 @@ async fn a_503_before_commit_is_retried_with_the_same_key() {
     let run = stack
         .post_run(json!({ "business_key": "flaky" }), None)
         .await;
-    let key = format!("{run}:charge_card:flaky");
+    let key = "charge_card:flaky".to_owned();
     common::poll("two refused attempts", DEADLINE, || async {
         let ledger = stack.ledger().await;
         (ledger.requests_per_key.get(&key).copied().unwrap_or(0) >= 2).then_some(())
@@ -84,7 +84,7 @@ async fn a_declined_card_is_dead_lettered_at_once_and_never_charged() {
         .wait_status(&run, RunStatus::DeadLettered, DEADLINE)
         .await;
     let ledger = stack.ledger().await;
-    let key = format!("{run}:charge_card:decline-42");
+    let key = "charge_card:decline-42".to_owned();
     assert_eq!(ledger.total_charges, 0, "{ledger:?}");
     assert_eq!(
         ledger.requests_per_key.get(&key),
@@ -110,7 +110,7 @@ async fn a_provider_that_stays_down_exhausts_the_attempts_then_dead_letters() {
         .wait_status(&run, RunStatus::DeadLettered, DEADLINE)
         .await;
     let ledger = stack.ledger().await;
-    let key = format!("{run}:charge_card:down");
+    let key = "charge_card:down".to_owned();
     assert_eq!(ledger.total_charges, 0, "{ledger:?}");
     assert_eq!(
         ledger.requests_per_key.get(&key),
@@ -153,13 +153,69 @@ async fn a_charge_slower_than_the_broker_lease_is_requested_once_by_two_workers(
     let run = stack
         .post_run(json!({ "business_key": "slow-two" }), None)
         .await;
-    let key = format!("{run}:charge_card:slow-two");
+    let key = "charge_card:slow-two".to_owned();
     stack
         .wait_status(&run, RunStatus::Completed, DEADLINE)
         .await;
     stack.assert_effect_once(&run).await;
     let ledger = stack.ledger().await;
     assert_eq!(ledger.requests_per_key.get(&key), Some(&1), "{ledger:?}");
+}
+
+/// One identity per business key: a client that posts the same order twice without an
+/// `Idempotency-Key` gets two runs and one charge; the second run completes by skipping the
+/// effect, naming the run that did it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_for_one_order_charge_it_once() {
+    let mut stack = Stack::start_with(1, Effect::Provider(FaultRates::default())).await;
+    let first = stack
+        .post_run(json!({ "business_key": "order-42" }), None)
+        .await;
+    stack
+        .wait_status(&first, RunStatus::Completed, DEADLINE)
+        .await;
+    let second = stack
+        .post_run(json!({ "business_key": "order-42" }), None)
+        .await;
+    assert_ne!(first, second, "no Idempotency-Key: two runs");
+    stack
+        .wait_status(&second, RunStatus::Completed, DEADLINE)
+        .await;
+    stack.assert_effect_once(&second).await;
+    let ledger = stack.ledger().await;
+    assert_eq!(ledger.total_charges, 1, "{ledger:?}");
+    let events = common::events_until(&stack.client, &second, DEADLINE, |e| {
+        e.iter().any(|e| matches!(e, Event::RunCompleted { .. }))
+    })
+    .await;
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::SideEffectSkipped { by_run: Some(by), .. } if *by == first)),
+        "skipped, naming {first}: {events:?}"
+    );
+}
+
+/// A run whose effect was dead-lettered leaves nothing behind that blocks the next run of
+/// the same business key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_effect_does_not_block_a_later_run_of_its_key() {
+    let rates = FaultRates {
+        fail_before_commit: Rate::ALWAYS,
+        ..FaultRates::default()
+    };
+    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let body = json!({ "business_key": "order-7", "max_attempts": 2 });
+    let first = stack.post_run(body.clone(), None).await;
+    stack
+        .wait_status(&first, RunStatus::DeadLettered, DEADLINE)
+        .await;
+    let provider = stack.provider.as_ref().expect("provider");
+    provider.faults.set_rates(FaultRates::default());
+    let second = stack.post_run(body, None).await;
+    stack
+        .wait_status(&second, RunStatus::Completed, DEADLINE)
+        .await;
+    stack.assert_effect_once(&second).await;
 }
 
 /// The harness can fail: with the step broken on purpose, a crash before the ack makes the

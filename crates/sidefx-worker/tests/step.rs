@@ -206,19 +206,22 @@ async fn in_progress_with_artifact_is_healed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_runs_ticket_for_the_same_key_does_not_heal() {
+async fn a_file_that_is_not_this_effects_ticket_does_not_heal() {
     let h = Harness::start().await;
-    let cmd = common::command("order-shared");
-    let other_run = common::command("order-shared");
+    let cmd = common::command("order-foreign");
     h.foreign_claim(&cmd, Duration::from_secs(60)).await;
-    h.artifacts
-        .write_ticket(&Ticket::for_command(&other_run, now_ms()))
-        .await
-        .expect("ticket");
+    // What the original starter, or anything else, may have left at the ticket's name.
+    let path = h.artifacts.ticket_path(&cmd.business_key);
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        &path,
+        br#"{"business_key":"order-foreign","note":"not ours"}"#,
+    )
+    .expect("write");
     assert_eq!(
         run(&h.ctx("w1"), &cmd).await,
         StepOutcome::LeaveForRedelivery,
-        "a ticket naming another effect is not this effect's proof"
+        "a file that does not name this effect is not its proof"
     );
     assert_eq!(h.status(&cmd).await, Some(EffectStatus::InProgress));
 }

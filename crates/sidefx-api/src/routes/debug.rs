@@ -47,6 +47,17 @@ impl LimitQuery {
     }
 }
 
+/// `?limit=&business_key=` of `/debug/side-effects`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct SideEffectsQuery {
+    /// How many items to return (1–1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// Only the effects of this business key (then `limit` does not apply: a key has one
+    /// effect per step).
+    pub business_key: Option<String>,
+}
+
 /// One side-effect row (the original's fields, plus `owner`, `attempts`, `lease_expires_ms`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SideEffectView {
@@ -116,21 +127,31 @@ pub struct SideEffectsResponse {
 
 /// The side-effect rows, most recently updated first.
 #[utoipa::path(
-    get, path = "/debug/side-effects", tag = "debug", params(LimitQuery),
+    get, path = "/debug/side-effects", tag = "debug", params(SideEffectsQuery),
     responses(
         (status = 200, description = "Side-effect rows", body = SideEffectsResponse),
-        (status = 422, description = "Invalid limit", body = ErrorBody),
+        (status = 422, description = "Invalid limit or business key", body = ErrorBody),
         (status = 500, description = "Store failure", body = ErrorBody),
     )
 )]
 pub async fn side_effects(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<LimitQuery>,
+    ApiQuery(query): ApiQuery<SideEffectsQuery>,
 ) -> Result<Json<SideEffectsResponse>, ApiError> {
-    let rows = state
-        .store
-        .list_effects(query.get(DEFAULT_EFFECTS_LIMIT)?)
-        .await?;
+    let limit = LimitQuery { limit: query.limit };
+    let rows = match query.business_key.as_deref() {
+        Some(raw) => {
+            let key = BusinessKey::parse(raw)
+                .map_err(|e| ApiError::invalid("business_key", e.to_string()))?;
+            state.store.effects_of_key(&key).await?
+        }
+        None => {
+            state
+                .store
+                .list_effects(limit.get(DEFAULT_EFFECTS_LIMIT)?)
+                .await?
+        }
+    };
     let items: Vec<SideEffectView> = rows.into_iter().map(SideEffectView::from).collect();
     Ok(Json(SideEffectsResponse {
         count: items.len(),

@@ -41,11 +41,6 @@ struct Items {
     items: Vec<EffectRow>,
 }
 
-#[derive(Debug, Deserialize)]
-struct RunEffects {
-    effects: Vec<EffectRow>,
-}
-
 /// Reads the ledger, then the effect rows (in that order, so a charge made meanwhile is seen
 /// with its row), and compares them with the store's count of done effects in `report`.
 pub async fn check(
@@ -68,7 +63,8 @@ pub async fn check(
     Ok(checked)
 }
 
-/// The effect rows of the runs of charges that no listed receipt names.
+/// The effect rows of the business keys of charges that no listed receipt names (the
+/// listing is capped; a charge's reference is its effect's business key).
 async fn rows_of_unmatched_charges(
     client: &reqwest::Client,
     api: &str,
@@ -76,19 +72,18 @@ async fn rows_of_unmatched_charges(
     listed: &[EffectRow],
 ) -> Result<Vec<EffectRow>> {
     let named: BTreeSet<&str> = listed.iter().filter_map(EffectRow::charge_id).collect();
-    let listed_runs: BTreeSet<&str> = listed.iter().map(|r| r.run_id.as_str()).collect();
-    let runs: BTreeSet<&str> = ledger
+    let keys: BTreeSet<&str> = ledger
         .charges
         .iter()
         .filter(|c| !named.contains(c.id.as_str()))
-        .filter_map(|c| c.idempotency_key.split(':').next())
-        .filter(|run| !listed_runs.contains(run))
+        .map(|c| c.reference.as_str())
         .collect();
     let mut rows = Vec::new();
-    for run in runs {
-        // A key that names no run of this API stays unmatched: judged as such.
-        if let Ok(run) = get::<RunEffects>(client, &format!("{api}/runs/{run}")).await {
-            rows.extend(run.effects);
+    for key in keys {
+        // A reference that is no business key of this API stays unmatched: judged as such.
+        let url = format!("{api}/debug/side-effects?business_key={key}");
+        if let Ok(found) = get::<Items>(client, &url).await {
+            rows.extend(found.items);
         }
     }
     Ok(rows)

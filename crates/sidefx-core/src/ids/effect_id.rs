@@ -55,6 +55,14 @@ impl EffectId {
         ))
     }
 
+    /// The effect that must happen once: `<step_id>:<business_key>`, the same for every run
+    /// of one business key. The claim is unique on it (`side_effects.effect_key`), and it is
+    /// the provider's idempotency key: a client that posts the same order twice, as two runs,
+    /// still gets one charge. The full effect id (with the run) stays the row's readable name.
+    pub fn identity(&self) -> String {
+        format!("{}:{}", self.step_id, self.business_key)
+    }
+
     /// The id as it appears in the store and on the wire.
     pub fn as_str(&self) -> &str {
         &self.joined

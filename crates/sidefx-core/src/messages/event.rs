@@ -52,6 +52,10 @@ pub enum Event {
         business_key: BusinessKey,
         effect_id: EffectId,
         reason: SkipReason,
+        /// The run that did (or holds) the effect, when it is another run of the same
+        /// business key (added by this port).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_run: Option<RunId>,
     },
     /// An in-progress claim was finished because the ticket proves the effect happened.
     #[serde(rename = "side_effect.healed")]
@@ -78,6 +82,10 @@ pub enum Event {
         business_key: BusinessKey,
         effect_id: EffectId,
         amount: f64,
+        /// Which claim of the effect executes (2 and up after takeovers; absent for the
+        /// first, as in the original). Part of the broker key, so every execution is seen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claim: Option<u32>,
     },
     /// The side effect happened and was recorded.
     #[serde(rename = "side_effect.done")]
@@ -244,7 +252,10 @@ impl Event {
             } => {
                 format!("{step_id}:effect:taken_over:{previous_owner}")
             }
-            Event::SideEffectExecuting { step_id, .. } => format!("{step_id}:effect:exec"),
+            Event::SideEffectExecuting { step_id, claim, .. } => match claim {
+                None | Some(1) => format!("{step_id}:effect:exec"),
+                Some(n) => format!("{step_id}:effect:exec:c{n}"),
+            },
             Event::SideEffectDone { step_id, .. } => format!("{step_id}:effect:done"),
             Event::ChaosCrashNow { step_id, .. } => format!("{step_id}:chaos:crash"),
             Event::StepCompleted {

@@ -109,6 +109,11 @@ fn original_events() -> Vec<(Value, &'static str)> {
             "evt:r1:charge_card:effect:exec",
         ),
         (
+            // A takeover's execution (this port): its own key, so the broker keeps it.
+            json!({"ts":1,"type":"side_effect.executing","run_id":"r1","step_id":"charge_card","business_key":"k1","effect_id":e,"amount":49.99,"claim":2}),
+            "evt:r1:charge_card:effect:exec:c2",
+        ),
+        (
             json!({"ts":1,"type":"side_effect.done","run_id":"r1","step_id":"charge_card","business_key":"k1","effect_id":e,"artifact_path":"/data/artifacts/tickets/ticket_k1.json"}),
             "evt:r1:charge_card:effect:done",
         ),

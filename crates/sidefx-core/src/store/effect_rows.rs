@@ -89,12 +89,15 @@ macro_rules! select_effects {
 }
 pub(super) use select_effects;
 
-/// One row by id.
-pub(super) fn by_id(conn: &Connection, id: &EffectId) -> Result<Option<EffectRow>, StoreError> {
-    let sql = select_effects!("WHERE effect_id = ?1");
+/// The row of one effect identity (`EffectId::identity`), whichever run claimed it.
+pub(super) fn by_identity(
+    conn: &Connection,
+    identity: &str,
+) -> Result<Option<EffectRow>, StoreError> {
+    let sql = select_effects!("WHERE effect_key = ?1");
     Ok(conn
         .prepare_cached(sql)?
-        .query_row([id], effect_row)
+        .query_row([identity], effect_row)
         .optional()?)
 }
 
@@ -104,9 +107,25 @@ pub(super) fn recent(conn: &Connection, limit: u32) -> Result<Vec<EffectRow>, St
     collect(conn, sql, [limit])
 }
 
+/// Every row of one business key, oldest first (one per step; older duplicates from before
+/// effects had one identity, if any).
+pub(super) fn of_key(conn: &Connection, key: &BusinessKey) -> Result<Vec<EffectRow>, StoreError> {
+    let sql = select_effects!("WHERE business_key = ?1 ORDER BY created_ms, effect_id");
+    collect(conn, sql, [key])
+}
+
 /// Every row of one run, oldest first.
+///
+/// A run's effects are its business key's: an effect done by an earlier run of the same key
+/// is this run's effect too (it completed by skipping it). Rows written before effects had
+/// one identity (`effect_key` NULL) count only for the run that wrote them.
 pub(super) fn of_run(conn: &Connection, run_id: &RunId) -> Result<Vec<EffectRow>, StoreError> {
-    let sql = select_effects!("WHERE run_id = ?1 ORDER BY created_ms, effect_id");
+    let sql = select_effects!(
+        "WHERE run_id = ?1
+            OR (effect_key IS NOT NULL
+                AND business_key = (SELECT business_key FROM runs WHERE run_id = ?1))
+         ORDER BY created_ms, effect_id"
+    );
     collect(conn, sql, [run_id])
 }
 

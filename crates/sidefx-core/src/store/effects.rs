@@ -81,9 +81,10 @@ pub enum MarkDone {
 /// error keeps the loser's transaction usable for the follow-up SELECT.
 const INSERT_CLAIM: &str = "
 INSERT INTO side_effects (effect_id, run_id, step_id, business_key, status, artifact_path,
-                          created_ms, updated_ms, payload_json, owner, lease_expires_ms, attempts)
-VALUES (?1, ?2, ?3, ?4, 'in_progress', NULL, ?5, ?5, ?6, ?7, ?8, 1)
-ON CONFLICT (effect_id) DO NOTHING";
+                          created_ms, updated_ms, payload_json, owner, lease_expires_ms, attempts,
+                          effect_key)
+VALUES (?1, ?2, ?3, ?4, 'in_progress', NULL, ?5, ?5, ?6, ?7, ?8, 1, ?9)
+ON CONFLICT DO NOTHING";
 
 /// Takeover of a crashed worker's claim, as one conditional UPDATE (compare-and-swap):
 /// * `status = 'in_progress'`: a done effect is never reopened.
@@ -92,10 +93,14 @@ ON CONFLICT (effect_id) DO NOTHING";
 ///   nothing. Rows from the original starter have no owner: pass `""` to take those over.
 /// * lease expired (or the caller already is the owner, e.g. its own redelivery): a live
 ///   lease means its owner may still be performing the effect right now.
+///
+/// The row then names the taker's run (`effect_id`, `run_id`): when another run of the same
+/// business key takes over, the claim, its ticket and verify agree on who performed it.
 const TAKE_OVER: &str = "
 UPDATE side_effects
-   SET owner = ?3, lease_expires_ms = ?4, attempts = attempts + 1, updated_ms = ?5
- WHERE effect_id = ?1
+   SET owner = ?3, lease_expires_ms = ?4, attempts = attempts + 1, updated_ms = ?5,
+       effect_id = ?6, run_id = ?7
+ WHERE effect_key = ?1
    AND status = 'in_progress'
    AND COALESCE(owner, '') = ?2
    AND (?2 = ?3 OR lease_expires_ms IS NULL OR lease_expires_ms <= ?5)";
@@ -107,7 +112,7 @@ const MARK_DONE: &str = "
 UPDATE side_effects
    SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL,
        receipt_json = ?5
- WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?4";
+ WHERE effect_key = ?1 AND status = 'in_progress' AND owner = ?4";
 
 /// Healing: the effect's own receipt was found (its ticket, its charge), so it happened,
 /// whoever performed it; no owner fence.
@@ -115,19 +120,19 @@ const HEAL: &str = "
 UPDATE side_effects
    SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL,
        receipt_json = ?4
- WHERE effect_id = ?1 AND status = 'in_progress'";
+ WHERE effect_key = ?1 AND status = 'in_progress'";
 
 /// The heartbeat: our claim lives on for another lease, fenced on the owner. A claim that
 /// was taken over (or is done) is not touched, and the caller learns that it lost it.
 const RENEW: &str = "
 UPDATE side_effects SET lease_expires_ms = ?3, updated_ms = ?4
- WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?2";
+ WHERE effect_key = ?1 AND status = 'in_progress' AND owner = ?2";
 
 /// Giving a claim back after the effect certainly did not happen (or, after an unknown
 /// outcome, was looked up and not found): the row goes, fenced on the owner, so the next
 /// attempt claims it afresh. A done row is never deleted.
 const RELEASE: &str = "
-DELETE FROM side_effects WHERE effect_id = ?1 AND status = 'in_progress' AND owner = ?2";
+DELETE FROM side_effects WHERE effect_key = ?1 AND status = 'in_progress' AND owner = ?2";
 
 impl Store {
     /// Claims an effect: inserts its row as `in_progress` owned by `c.owner`, or reports the
@@ -137,8 +142,9 @@ impl Store {
             .await
     }
 
-    /// Takes over an `in_progress` claim held by `expected_owner` whose lease has expired (or
-    /// renews it when `expected_owner == new_owner`). Returns false if the claim changed in
+    /// Takes over the `in_progress` claim on `effect_id`'s effect (its identity: whichever
+    /// run of the business key claimed it) held by `expected_owner` whose lease has expired
+    /// (or renews it when `expected_owner == new_owner`). Returns false if the claim changed in
     /// the meantime, is done, or its lease is still live.
     pub async fn take_over(
         &self,
@@ -156,9 +162,15 @@ impl Store {
             let (id, expected, new) = args;
             let now = now_ms();
             let until = now.saturating_add(millis(lease));
-            let changed = conn
-                .prepare_cached(TAKE_OVER)?
-                .execute(params![id, expected, new, until, now])?;
+            let changed = conn.prepare_cached(TAKE_OVER)?.execute(params![
+                id.identity(),
+                expected,
+                new,
+                until,
+                now,
+                id,
+                id.run_id()
+            ])?;
             Ok(changed == 1)
         })
         .await
@@ -173,7 +185,7 @@ impl Store {
         receipt: &Receipt,
     ) -> Result<MarkDone, StoreError> {
         let args = (
-            effect_id.clone(),
+            effect_id.identity(),
             owner.to_owned(),
             receipt.artifact_path().map(str::to_owned),
             serde_json::to_string(receipt).map_err(StoreError::Encode)?,
@@ -192,7 +204,7 @@ impl Store {
             if changed == 1 {
                 return Ok(MarkDone::Done);
             }
-            Ok(match effect_rows::by_id(conn, &id)? {
+            Ok(match effect_rows::by_identity(conn, &id)? {
                 Some(row) if row.status == EffectStatus::Done => MarkDone::AlreadyDone,
                 _ => MarkDone::LostClaim,
             })
@@ -204,7 +216,7 @@ impl Store {
     /// false if the row is not `in_progress` (already done, or absent).
     pub async fn heal(&self, effect_id: &EffectId, receipt: &Receipt) -> Result<bool, StoreError> {
         let args = (
-            effect_id.clone(),
+            effect_id.identity(),
             receipt.artifact_path().map(str::to_owned),
             serde_json::to_string(receipt).map_err(StoreError::Encode)?,
         );
@@ -226,7 +238,7 @@ impl Store {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let args = (effect_id.clone(), owner.to_owned());
+        let args = (effect_id.identity(), owner.to_owned());
         self.write(move |conn| {
             let (id, owner) = args;
             let now = now_ms();
@@ -247,7 +259,7 @@ impl Store {
         effect_id: &EffectId,
         owner: &str,
     ) -> Result<bool, StoreError> {
-        let args = (effect_id.clone(), owner.to_owned());
+        let args = (effect_id.identity(), owner.to_owned());
         self.write(move |conn| {
             let (id, owner) = args;
             Ok(conn.prepare_cached(RELEASE)?.execute(params![id, owner])? == 1)
@@ -257,14 +269,21 @@ impl Store {
 
     /// One effect's row, if it was ever claimed.
     pub async fn get_effect(&self, effect_id: &EffectId) -> Result<Option<EffectRow>, StoreError> {
-        let id = effect_id.clone();
-        self.call(move |conn| effect_rows::by_id(conn, &id)).await
+        let identity = effect_id.identity();
+        self.call(move |conn| effect_rows::by_identity(conn, &identity))
+            .await
     }
 
     /// The most recently changed effects, newest first.
     pub async fn list_effects(&self, limit: u32) -> Result<Vec<EffectRow>, StoreError> {
         self.call(move |conn| effect_rows::recent(conn, limit))
             .await
+    }
+
+    /// Every effect of one business key, oldest first.
+    pub async fn effects_of_key(&self, key: &BusinessKey) -> Result<Vec<EffectRow>, StoreError> {
+        let key = key.clone();
+        self.call(move |conn| effect_rows::of_key(conn, &key)).await
     }
 
     /// Every effect of one run, oldest first.
@@ -288,14 +307,15 @@ fn claim_blocking(conn: &Connection, c: &NewClaim, now: i64) -> Result<Claim, St
         now,
         c.payload_json,
         c.owner,
-        until
+        until,
+        c.effect_id.identity()
     ])?;
     let claim = if inserted == 1 {
         Claim::Acquired
     } else {
         // The conflict proves the row exists, and the transaction keeps it from vanishing.
-        let row =
-            effect_rows::by_id(conn, &c.effect_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        let row = effect_rows::by_identity(conn, &c.effect_id.identity())?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         match row.status {
             EffectStatus::Done => Claim::AlreadyDone(row),
             EffectStatus::InProgress => Claim::InProgress(row),

@@ -4,7 +4,7 @@
 //! `side_effects` table byte for byte and adds the claim columns with `ALTER TABLE`, so a
 //! database written by the original is migrated in place, not copied. Version 2 adds the
 //! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter, version 4
-//! the effects' receipts.
+//! the effects' receipts, version 5 the effect identity across runs (`effect_key`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -149,6 +149,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         // and for rows done by an earlier version, which have only `artifact_path`).
         add_column_if_missing(&tx, "side_effects", "receipt_json", "TEXT")?;
     }
+    if found < 5 {
+        apply_v5(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -161,6 +164,23 @@ fn apply_v1(tx: &Transaction<'_>) -> Result<(), StoreError> {
         add_column_if_missing(tx, "side_effects", column, decl)?;
     }
     tx.execute_batch(NEW_TABLES)?;
+    Ok(())
+}
+
+/// Version 5: one identity for an effect across runs, `<step_id>:<business_key>`, unique.
+/// Existing rows get it where that is unambiguous: of several rows of one key (two runs of
+/// one order, before this version), the done one (else the oldest) takes it, and the others
+/// keep NULL, which a unique index does not compare, so they stay readable and claim nothing.
+fn apply_v5(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    add_column_if_missing(tx, "side_effects", "effect_key", "TEXT")?;
+    tx.execute_batch(
+        "UPDATE side_effects SET effect_key = step_id || ':' || business_key
+          WHERE rowid IN (SELECT COALESCE(MIN(CASE WHEN status = 'done' THEN rowid END),
+                                          MIN(rowid))
+                            FROM side_effects GROUP BY step_id, business_key);
+         CREATE UNIQUE INDEX IF NOT EXISTS idx_side_effects_effect_key
+             ON side_effects(effect_key);",
+    )?;
     Ok(())
 }
 

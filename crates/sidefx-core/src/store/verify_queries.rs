@@ -48,12 +48,15 @@ SELECT run_id, status, updated_ms FROM runs
  WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1
  ORDER BY updated_ms, run_id";
 
-/// A run completes only after its effect is `done` (or was found done), so a completed run
-/// with no done row lost its proof. The uncorrelated `NOT IN` is materialised once.
+/// A run completes only after its effect is `done` (or was found done, possibly by an
+/// earlier run of its business key), so a completed run whose key has no done row lost its
+/// proof. The uncorrelated `NOT IN`s are materialised once.
 const COMPLETED_WITHOUT_DONE_EFFECT: &str = "
 SELECT run_id FROM runs
  WHERE status = 'completed'
    AND run_id NOT IN (SELECT run_id FROM side_effects WHERE status = 'done')
+   AND business_key NOT IN (SELECT business_key FROM side_effects
+                             WHERE status = 'done' AND effect_key IS NOT NULL)
  ORDER BY run_id";
 
 /// The archive is written by the worker's DLQ archiver after the run is marked dead-lettered,

@@ -30,8 +30,9 @@ pub use ticket::TicketEffect;
 pub struct EffectCtx {
     /// The effect's identity in the store.
     pub effect_id: EffectId,
-    /// The key to send to the provider (`Idempotency-Key`): stable across retries and
-    /// redeliveries of this effect, so the provider executes it at most once.
+    /// The key to send to the provider (`Idempotency-Key`): the effect's identity
+    /// `<step_id>:<business_key>`, the same for every retry, redelivery and run of it, so
+    /// the provider executes it at most once.
     pub idempotency_key: String,
     /// The command that asked for the effect (amount, business key, run).
     pub command: RunCommand,
@@ -44,7 +45,7 @@ impl EffectCtx {
     pub fn for_command(cmd: &RunCommand, lease: Duration) -> Self {
         let effect_id = cmd.effect_id();
         Self {
-            idempotency_key: effect_id.to_string(),
+            idempotency_key: effect_id.identity(),
             effect_id,
             command: cmd.clone(),
             deadline: Instant::now() + lease,

@@ -16,8 +16,8 @@ use super::ticket::classify as ticket_error;
 use super::{EffectCtx, EffectError, SideEffect};
 
 /// The metadata key that ties a charge to the effect that made it: `lookup` heals only from
-/// a charge that carries this effect's id.
-const EFFECT_ID_METADATA: &str = "effect_id";
+/// a charge that carries this effect's identity (`<step_id>:<business_key>`).
+const EFFECT_METADATA: &str = "effect";
 
 /// Charges the command's amount at the provider, once per effect id.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl ProviderEffect {
 fn charge_request(ctx: &EffectCtx) -> ChargeRequest {
     let cmd = &ctx.command;
     let metadata = BTreeMap::from([
-        (EFFECT_ID_METADATA.to_owned(), ctx.effect_id.to_string()),
+        (EFFECT_METADATA.to_owned(), ctx.effect_id.identity()),
         ("run_id".to_owned(), cmd.run_id.to_string()),
     ]);
     ChargeRequest {
@@ -119,7 +119,7 @@ impl SideEffect for ProviderEffect {
             .await
             .map_err(|e| ticket_error(&e))?;
         if let Ok(Some(ticket)) = self.artifacts.read_ticket(key).await
-            && ticket.effect_id == ctx.effect_id
+            && ticket.effect_id.identity() == ctx.effect_id.identity()
             && let Some(charge_id) = ticket.charge_id
         {
             let ticket_path = self
@@ -137,9 +137,10 @@ impl SideEffect for ProviderEffect {
             .list_charges(key.as_str())
             .await
             .map_err(|e| unanswered(&e))?;
-        let ours = charges.into_iter().find(|c| {
-            c.metadata.get(EFFECT_ID_METADATA).map(String::as_str) == Some(ctx.effect_id.as_str())
-        });
+        let identity = ctx.effect_id.identity();
+        let ours = charges
+            .into_iter()
+            .find(|c| c.metadata.get(EFFECT_METADATA) == Some(&identity));
         match ours {
             Some(charge) => self.write_ticket(ctx, &charge).await.map(Some),
             None => Ok(None),

@@ -14,6 +14,8 @@ use super::{EffectCtx, EffectError, SideEffect};
 pub struct TicketEffect {
     artifacts: Artifacts,
     owner: String,
+    /// Off only in the mutation check (debug builds).
+    #[cfg(debug_assertions)]
     create_only: bool,
 }
 
@@ -23,6 +25,7 @@ impl TicketEffect {
         Self {
             artifacts,
             owner: owner.into(),
+            #[cfg(debug_assertions)]
             create_only: true,
         }
     }
@@ -82,8 +85,9 @@ impl SideEffect for TicketEffect {
         }
     }
 
-    /// This effect's own ticket: one that exists *and* names this effect id. A ticket of
-    /// another run under the same business key proves nothing about this effect. The
+    /// This effect's own ticket: one that exists *and* names this effect (its identity: step
+    /// and business key; whichever run of the key wrote it). A file that is not a ticket of
+    /// this version proves nothing. The
     /// directory is synced first, so a ticket whose writer died before its own directory
     /// fsync is durable before we mark the effect done on its strength.
     async fn lookup(&self, ctx: &EffectCtx) -> Result<Option<Receipt>, EffectError> {
@@ -99,7 +103,7 @@ impl SideEffect for TicketEffect {
             Err(err) => return Err(classify(&err)),
         };
         Ok(ticket
-            .filter(|t| t.effect_id == ctx.effect_id)
+            .filter(|t| t.effect_id.identity() == ctx.effect_id.identity())
             .map(|_| Receipt::ticket(self.artifacts.ticket_path(key).to_string_lossy())))
     }
 }
