@@ -31,6 +31,7 @@ use stack::DataDir;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    ui::exit_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let style = ui::Style::detect();
     match run(cli, style).await {
