@@ -113,10 +113,10 @@ pub struct UpArgs {
     #[arg(long, short)]
     pub detached: bool,
     /// Host port of the sidefx API (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, env = "SIDEFX_API_PORT", default_value_t = 8000)]
     pub api_port: u16,
     /// Host port of DriftQ (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, env = "SIDEFX_DRIFTQ_PORT", default_value_t = 8080)]
     pub driftq_port: u16,
     /// Seconds to wait for both health checks before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 90)]
@@ -130,7 +130,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = EffectMode::Ticket)]
     pub effect: EffectMode,
     /// Provider mode: host port of the provider (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, default_value_t = DEFAULT_PROVIDER_PORT)]
+    #[arg(long, env = "SIDEFX_PROVIDER_PORT", default_value_t = DEFAULT_PROVIDER_PORT)]
     pub provider_port: u16,
 }
 
