@@ -32,8 +32,16 @@ use stack::DataDir;
 #[tokio::main]
 async fn main() -> ExitCode {
     ui::exit_quietly_on_closed_pipe();
-    let cli = Cli::parse();
     let style = ui::Style::detect();
+    // `.env` in the working directory, as docker compose reads it; the real environment wins.
+    // The services the local stack starts inherit what it sets.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("{} reading .env: {e}", style.err("error:"));
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
     match run(cli, style).await {
         Ok(code) => code,
         Err(e) => {
