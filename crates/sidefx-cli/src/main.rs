@@ -51,16 +51,17 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs the command; most exit 0 on success, `verify` and `torture` choose their own code.
+/// Runs the command; most exit 0 on success, `verify`, `torture`, `bench` and `status`
+/// choose their own code.
 async fn run(cli: Cli, style: ui::Style) -> anyhow::Result<ExitCode> {
     let dir = DataDir::new(&cli.data_dir)?;
     let done = match cli.command {
         Command::Verify(args) => return verify::run(&dir, &args, style).await,
         Command::Torture(args) => return torture::run(&args, style).await,
         Command::Bench(args) => return bench::run(&dir, &args, style).await,
+        Command::Status(args) => return stack::status::run(&dir, args.json, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,
-        Command::Status => stack::report::status(&dir, style).await,
         Command::Demo(args) => demo::run(&dir, &args, style).await,
         Command::Logs(args) => logs::run(&dir, &args, style).await,
         Command::Chaos(ChaosCommand::KillWorker(mode)) => {

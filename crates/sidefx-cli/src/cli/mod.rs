@@ -42,8 +42,13 @@ pub enum Command {
     Up(UpArgs),
     /// Stop the stack started by `sidefx up` (and optionally delete its data).
     Down(DownArgs),
-    /// Show the recorded stack: mode, processes, URLs and health.
-    Status,
+    /// Show the recorded stack: every process (each worker) with its restarts and last exit,
+    /// and the health checks.
+    ///
+    /// Exits 0 when the stack is healthy; 1 when a process is down or crash-looping, a health
+    /// check fails, or the stack stopped on its own (the reason is quoted from the logs); 3
+    /// when no stack is running.
+    Status(StatusArgs),
     /// Run one of the demos against the API and check the exactly-once proof.
     ///
     /// Creates a run with a fresh business key, prints its event timeline live (SSE), then checks
@@ -189,6 +194,14 @@ pub struct VerifyArgs {
     /// provider-mode stack recorded in --data-dir (no provider check for a ticket stack).
     #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
     pub provider_url: Option<String>,
+}
+
+/// Flags of `sidefx status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the report as one JSON object (`state`, `processes`, `health`, `problems`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `sidefx logs`.

@@ -2,6 +2,7 @@
 //! the binaries, how many workers and what the supervisor restarts, recorded in the state file
 //! for the supervisor to carry out.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 
 use anyhow::{Context, Result, bail};
@@ -102,6 +103,7 @@ impl LocalPlan {
                 more_workers: Vec::new(),
                 restart: self.restart,
                 workers_paused: false,
+                exits: BTreeMap::new(),
             }),
         };
         state.save(dir)?;
