@@ -1,6 +1,6 @@
 //! Terminal presentation: colours only when the output is a terminal (and `NO_COLOR` is unset),
 //! a one-line spinner for waits that redraws itself on a terminal and prints once elsewhere,
-//! and a quiet exit when the reader of our output goes away (`sidefx logs | head -1`).
+//! a countdown for the waits of the crash demos, and a quiet exit when the reader of our output goes away (`sidefx logs | head -1`).
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -139,6 +139,50 @@ impl Spinner {
         if self.tty {
             eprint!("\r\x1b[2K");
             let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// A countdown on stdout while nothing visible happens (a crash demo waiting for the lease
+/// to expire): on a terminal `message: 5…4…3…` grows on one line, a second at a time;
+/// elsewhere the message is printed once, as a plain line. Dropping it ends the line.
+#[derive(Debug)]
+pub struct Countdown {
+    left: u64,
+    tty: bool,
+}
+
+impl Countdown {
+    /// Prints `message` and starts counting down from `secs`.
+    pub fn start(message: &str, secs: u64) -> Self {
+        let tty = std::io::stdout().is_terminal();
+        if tty {
+            print!("{message}: {secs}…");
+            let _ = std::io::stdout().flush();
+        } else {
+            println!("{message}");
+        }
+        Self { left: secs, tty }
+    }
+
+    /// One second passed: the next number, then a dot a second once it is due.
+    pub fn tick(&mut self) {
+        if !self.tty {
+            return;
+        }
+        self.left = self.left.saturating_sub(1);
+        match self.left {
+            0 => print!("."),
+            left => print!("{left}…"),
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+impl Drop for Countdown {
+    fn drop(&mut self) {
+        if self.tty {
+            println!();
         }
     }
 }

@@ -169,6 +169,15 @@ pub struct DemoArgs {
     /// Seconds to wait for the run to finish and the proof to hold.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// The workers' lease (ms), for the countdown a crash demo shows while DriftQ waits to
+    /// redeliver the crashed worker's command.
+    #[arg(
+        long,
+        env = "WORKER_LEASE_MS",
+        value_name = "MS",
+        default_value_t = 5000
+    )]
+    pub lease_ms: u64,
     /// Base URL of the payments provider, read when the run's receipt is a charge. Default:
     /// the provider of the stack recorded in --data-dir, else http://127.0.0.1:8090.
     #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
