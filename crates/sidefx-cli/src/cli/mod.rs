@@ -222,6 +222,13 @@ pub struct LogsArgs {
     /// Keep printing new lines as they are written (Ctrl-C to stop).
     #[arg(long, short)]
     pub follow: bool,
+    /// Only the last N lines of each service (then, with -f, the new ones).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines written in the last DURATION: `90s`, `10m`, `2h`, `1d` (a plain number is
+    /// seconds).
+    #[arg(long, value_name = "DURATION", value_parser = crate::logs::parse_duration)]
+    pub since: Option<std::time::Duration>,
     #[command(flatten)]
     pub mode: ModeArgs,
 }

@@ -142,15 +142,16 @@ pub async fn down(
     Ok(())
 }
 
-/// `docker compose logs [-f] [service]`.
+/// `docker compose logs [-f] [--tail N] [--since D] [service]`.
 pub async fn logs(
     state: Option<&StackState>,
     service: Option<Service>,
     follow: bool,
+    select: &[String],
 ) -> Result<()> {
     ensure_compose()?;
     let mut logs = compose(&find_compose_file(state)?);
-    logs.arg("logs");
+    logs.arg("logs").args(select);
     if follow {
         logs.arg("-f");
         tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });
