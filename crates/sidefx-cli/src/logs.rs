@@ -104,6 +104,35 @@ async fn local(
     }
 }
 
+/// Follows the logs of `services` from their current end, each line prefixed by its
+/// service, until the task is aborted: what foreground `sidefx up` shows under its own lines.
+pub fn stream_from_now(
+    dir: &DataDir,
+    services: &[Service],
+    style: Style,
+) -> tokio::task::JoinHandle<Result<()>> {
+    let width = services.iter().map(|s| s.name().len()).max().unwrap_or(0);
+    let mut tails: Vec<Tail> = services
+        .iter()
+        .map(|s| {
+            let path = dir.log_file(*s);
+            let label = style.accent(&format!("{:<width$} |", s.name()));
+            let mut tail = Tail::new(path, Some(label));
+            // Logs are appended across runs: only this run's lines.
+            tail.offset = std::fs::metadata(&tail.path).map_or(0, |m| m.len());
+            tail
+        })
+        .collect();
+    tokio::spawn(async move {
+        loop {
+            for tail in &mut tails {
+                tail.print_new(false)?;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    })
+}
+
 /// A log file read incrementally, like `tail -f`.
 #[derive(Debug)]
 struct Tail {
