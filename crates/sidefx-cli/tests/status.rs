@@ -95,7 +95,7 @@ async fn status_lists_every_worker_and_reports_a_stack_the_supervisor_stopped() 
     .unwrap();
     let report = common::poll("the stack to stop", Duration::from_secs(60), async || {
         let (code, report) = status(dir);
-        (report["state"] == "stopped").then(|| (code, report))
+        (report["state"] == "stopped").then_some((code, report))
     })
     .await;
     assert_eq!(report.0, Some(1), "{:#}", report.1);
@@ -114,7 +114,7 @@ async fn a_crash_looping_worker_makes_status_fail_with_its_error() {
     up_two_workers(dir, format!("127.0.0.1:{port}"));
     let report = common::poll("a crash loop", Duration::from_secs(60), async || {
         let (code, report) = status(dir);
-        (process(&report, "worker")["status"] == "crash-looping").then(|| (code, report))
+        (process(&report, "worker")["status"] == "crash-looping").then_some((code, report))
     })
     .await;
     let (code, report) = report;

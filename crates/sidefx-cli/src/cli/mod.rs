@@ -36,7 +36,7 @@ pub enum Command {
     /// Start the stack and wait until DriftQ and the API are healthy.
     ///
     /// Docker mode runs `docker compose up --build`. Local mode starts the `driftq-local`,
-    /// `sidefx-api` and `sidefx-worker` binaries (from the same directory as `sidefx`) under a
+    /// `sidefx-api` and `sidefx-worker` binaries (next to `sidefx`, else on `PATH`) under a
     /// small supervisor that restarts the worker whenever it exits, like compose's
     /// `restart: unless-stopped`. Without a mode flag: Docker when `docker compose` works, else local.
     Up(UpArgs),

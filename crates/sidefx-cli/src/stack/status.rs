@@ -240,7 +240,7 @@ fn last_error_line(log: &Path) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let is_error =
         |l: &&str| l.contains(" ERROR ") || l.starts_with("Error: ") || l.starts_with("error: ");
-    let at = lines.iter().rposition(|l| is_error(&l))?;
+    let at = lines.iter().rposition(is_error)?;
     let mut found = lines[at].trim().to_owned();
     if found.starts_with("Error: ") {
         let causes = lines[at + 1..]
