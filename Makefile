@@ -25,11 +25,18 @@ bench-driftq: ## driftq-local produce→consume→ack throughput
 # The stack and the demos (the original starter's targets). Both modes work:
 #   make up MODE=local     driftq-local + sidefx-api + sidefx-worker as local processes
 #   make up MODE=docker    docker compose (real DriftQ image)
-# Default: docker when `docker compose version` works, else local.
+# Default: $SIDEFX_MODE if set (the dev container sets local), else docker when
+# `docker compose version` works, else local.
 # The side effect: EFFECT=ticket (default: a ticket file) or EFFECT=provider (a charge at the
 # payments provider simulator, which then runs as one more service):  make up EFFECT=provider
-MODE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker || echo local)
+# Host ports: make up API_PORT=8001 DRIFTQ_PORT=8081 [PROVIDER_PORT=8091]; unset, sidefx takes
+# SIDEFX_API_PORT / SIDEFX_DRIFTQ_PORT / SIDEFX_PROVIDER_PORT (e.g. from .env), else 8000/8080/8090.
+MODE ?= $(or $(SIDEFX_MODE),$(shell docker compose version >/dev/null 2>&1 && echo docker || echo local))
 EFFECT ?= ticket
+API_PORT ?=
+DRIFTQ_PORT ?=
+PROVIDER_PORT ?=
+PORT_FLAGS := $(if $(API_PORT),--api-port $(API_PORT)) $(if $(DRIFTQ_PORT),--driftq-port $(DRIFTQ_PORT)) $(if $(PROVIDER_PORT),--provider-port $(PROVIDER_PORT))
 SIDEFX := $(CARGO) run -q -p sidefx-cli --
 # Where `make demo` keeps its own throwaway stack (free ports, so it never meets `make up`'s).
 DEMO_DIR ?= .sidefx/make-demo
@@ -38,25 +45,28 @@ ifeq ($(filter $(EFFECT),ticket provider),)
 $(error EFFECT must be ticket or provider, not "$(EFFECT)")
 endif
 
+# Not -q: the first build takes minutes, and cargo's progress shows it is not stuck.
 ifeq ($(MODE),local)
-BUILD := $(CARGO) build -q --workspace --bins
+BUILD := $(CARGO) build --workspace --bins
 else ifeq ($(MODE),docker)
-BUILD := $(CARGO) build -q -p sidefx-cli
+BUILD := $(CARGO) build -p sidefx-cli
 else
 $(error MODE must be local or docker, not "$(MODE)")
 endif
 
 .PHONY: bins mode up down wipe logs api-logs worker-logs driftq-logs run fail chaos-kill-worker status demo
 
-bins: ## build every binary (sidefx, driftq-local, sidefx-api, sidefx-worker)
+bins: ## build every binary (sidefx, driftq-local, sidefx-api, sidefx-worker, sidefx-provider)
+	@[ -x target/debug/sidefx ] || echo "make: first build: a few minutes (later ones take seconds)"
 	$(CARGO) build --workspace --bins
 
 mode:
 	@echo "make: MODE=$(MODE) (override with MODE=local or MODE=docker)"
+	@[ -x target/debug/sidefx ] || echo "make: first build: a few minutes (later ones take seconds)"
 	@$(BUILD)
 
-up: mode ## start the stack in the background and wait until it is healthy
-	$(SIDEFX) up --$(MODE) --detached --effect $(EFFECT)
+up: mode ## start the stack in the background and wait until it is healthy (ports: API_PORT=, DRIFTQ_PORT=, PROVIDER_PORT=)
+	$(SIDEFX) up --$(MODE) --detached --effect $(EFFECT) $(PORT_FLAGS)
 
 down: mode ## stop the stack
 	$(SIDEFX) down --$(MODE)

@@ -24,6 +24,7 @@ pub mod stream_limit;
 pub mod timeouts;
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,9 +34,10 @@ use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Span;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 pub use config::ApiConfig;
 pub use cors::AllowedOrigins;
@@ -55,7 +57,7 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .on_response(log_response)
                 // The error itself is logged once, by `ApiError::into_response`.
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
@@ -70,13 +72,22 @@ pub fn app(state: AppState) -> Router {
         .route("/runs", post(runs::create_run))
         .route("/runs/{run_id}", get(runs::get_run))
         .route("/runs/{run_id}/events", get(events::stream_run_events))
-        .route("/healthz", get(health::healthz))
+        .route(
+            "/healthz",
+            get(health::healthz).layer(axum::middleware::map_response(quiet_access_log)),
+        )
         .route("/debug/side-effects", get(debug::side_effects))
         .route("/debug/artifacts", get(debug::artifacts))
         .route("/debug/dlq", get(debug::dlq))
         .route("/debug/verify", get(verify::verify))
         .route("/metrics", get(metrics::metrics))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", openapi::ApiDoc::openapi())
+                // Swagger UI's default validator is a badge loaded from the internet: broken
+                // off line and a request to a third party from every page view.
+                .config(SwaggerConfig::default().validator_url("none")),
+        )
         .fallback(routes::route_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Inside the router, so every route (and the fallback) sees its `MatchedPath`.
@@ -88,6 +99,27 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware)
         .with_state(state)
+}
+
+/// Marks a response whose access line is logged at debug level: health probes come every
+/// few seconds (compose, `sidefx`, load balancers) and would bury the requests that matter.
+#[derive(Debug, Clone, Copy)]
+struct QuietAccessLog;
+
+async fn quiet_access_log(mut response: Response) -> Response {
+    response.extensions_mut().insert(QuietAccessLog);
+    response
+}
+
+/// The access line of every response: info, or debug for a [`QuietAccessLog`] route.
+fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if response.extensions().get::<QuietAccessLog>().is_some() {
+        tracing::debug!(status, latency_ms, "finished processing request");
+    } else {
+        tracing::info!(status, latency_ms, "finished processing request");
+    }
 }
 
 /// One span per request, carrying the id set by `SetRequestIdLayer`.

@@ -7,6 +7,8 @@ use sidefx_api::{ApiConfig, AppState};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `.env` in the working directory, like docker compose reads it; the real environment wins.
+    load_dotenv()?;
     let config = ApiConfig::parse();
     sidefx_core::telemetry::init(&config.telemetry).context("starting telemetry")?;
     let state = AppState::from_config(&config)
@@ -19,4 +21,12 @@ async fn main() -> anyhow::Result<()> {
     sidefx_api::serve(listener, state, sidefx_api::shutdown_signal()).await?;
     tracing::info!("sidefx-api stopped");
     Ok(())
+}
+
+/// Loads `.env` from the working directory if there is one; variables already set win.
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Err(e) if !e.not_found() => Err(e).context("reading .env"),
+        _ => Ok(()),
+    }
 }

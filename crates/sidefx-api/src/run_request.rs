@@ -18,8 +18,10 @@ const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<i64> = 1..=20;
 /// Injected failures a run may ask for; anything above `max_attempts` just dead-letters.
 const FAIL_BEFORE_EFFECT_RANGE: std::ops::RangeInclusive<i64> = 0..=100;
 
-/// Request body of `POST /runs`, as sent. Unknown fields are ignored, as in the original.
+/// Request body of `POST /runs`, as sent. An unknown field is a 422 naming it (the original
+/// ignored it, so a typo such as `"amout": 3` silently charged the default amount).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRunBody {
     /// Your real-world key (order id, payment intent, ticket id): 1–128 characters of
     /// `[A-Za-z0-9._:-]`, not starting with `.`. One ticket is written per key.
@@ -137,6 +139,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_field_is_named_not_ignored() {
+        assert_eq!(field_of(r#"{"business_key":"k","amout":3}"#), "amout");
+        let Err(ApiError::InvalidRequest { message, .. }) =
+            validate(r#"{"business_key":"k","amout":3}"#)
+        else {
+            panic!("expected a 422");
+        };
+        assert!(
+            message.contains("unknown field") && message.contains("amount"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn huge_numbers_are_rejected_not_wrapped() {
         assert_eq!(
             field_of(r#"{"business_key":"k","max_attempts":4294967297}"#),
@@ -151,10 +167,9 @@ mod tests {
     #[test]
     fn canonical_json_ignores_how_defaults_were_spelled() {
         let short = validate(r#"{"business_key":"k"}"#).unwrap();
-        let long = validate(
-            r#"{"max_attempts":5,"fail_mode":"none","amount":49.99,"business_key":"k","x":1}"#,
-        )
-        .unwrap();
+        let long =
+            validate(r#"{"max_attempts":5,"fail_mode":"none","amount":49.99,"business_key":"k"}"#)
+                .unwrap();
         assert_eq!(
             short.canonical_json().unwrap(),
             long.canonical_json().unwrap()

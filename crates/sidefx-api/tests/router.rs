@@ -282,6 +282,73 @@ async fn openapi_lists_every_route_with_error_responses() {
 }
 
 #[tokio::test]
+async fn an_unknown_field_is_a_422_naming_it() {
+    let (status, _, body) = send(post_runs(r#"{"business_key":"k","amout":3}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["field"], "amout");
+    assert!(
+        body["message"].as_str().unwrap().contains("unknown field"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_gives_each_run_error_its_own_example() {
+    let (_, _, doc) = send(get("/openapi.json")).await;
+    let responses = &doc["paths"]["/runs"]["post"]["responses"];
+    let example = |code: &str| responses[code]["content"]["application/json"]["example"].clone();
+    let codes = [
+        ("400", "malformed_json"),
+        ("413", "payload_too_large"),
+        ("422", "invalid_request"),
+    ];
+    for (code, error) in codes {
+        assert_eq!(example(code)["error"], error, "{code}: {}", responses[code]);
+    }
+}
+
+#[tokio::test]
+async fn openapi_names_every_event_variant() {
+    let (_, _, doc) = send(get("/openapi.json")).await;
+    let variants = doc["components"]["schemas"]["Event"]["oneOf"]
+        .as_array()
+        .expect("Event is a oneOf");
+    let titles: Vec<&str> = variants
+        .iter()
+        .map(|v| {
+            v["title"]
+                .as_str()
+                .unwrap_or_else(|| panic!("untitled variant {v}"))
+        })
+        .collect();
+    for expected in [
+        "run.created",
+        "chaos.crash_now",
+        "side_effect.done",
+        "run.dlq",
+    ] {
+        assert!(
+            titles.contains(&expected),
+            "{expected} missing from {titles:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_loads_no_validator_badge_from_the_internet() {
+    let (router, _dir) = router().await;
+    let request = get("/docs/swagger-initializer.js");
+    let response = router.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let script = String::from_utf8_lossy(&common::body_bytes(response).await).into_owned();
+    assert!(
+        script.contains(r#""validatorUrl": "none""#) || script.contains(r#""validatorUrl":"none""#),
+        "{script}"
+    );
+}
+
+#[tokio::test]
 async fn swagger_ui_is_served_offline() {
     let (router, _dir) = router().await;
     let response = router.oneshot(get("/docs/")).await.expect("infallible");

@@ -127,7 +127,12 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
         ))
     );
     println!("\n{}", style.bold("Timeline"));
-    let followed = timeline::follow(&client, &api, &run_id, deadline, style).await?;
+    let how = timeline::Follow {
+        deadline,
+        lease: Duration::from_millis(args.lease_ms),
+        style,
+    };
+    let followed = timeline::follow(&client, &api, &run_id, how).await?;
     let end = followed.end;
     let evidence = settle(&client, &api, &run_id, &key, &end, deadline).await?;
     report(&end, &evidence, args.timeout, style)?;

@@ -31,8 +31,17 @@ use stack::DataDir;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    ui::exit_quietly_on_closed_pipe();
     let style = ui::Style::detect();
+    // `.env` in the working directory, as docker compose reads it; the real environment wins.
+    // The services the local stack starts inherit what it sets.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("{} reading .env: {e}", style.err("error:"));
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
     match run(cli, style).await {
         Ok(code) => code,
         Err(e) => {
@@ -42,16 +51,17 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs the command; most exit 0 on success, `verify` and `torture` choose their own code.
+/// Runs the command; most exit 0 on success, `verify`, `torture`, `bench` and `status`
+/// choose their own code.
 async fn run(cli: Cli, style: ui::Style) -> anyhow::Result<ExitCode> {
     let dir = DataDir::new(&cli.data_dir)?;
     let done = match cli.command {
         Command::Verify(args) => return verify::run(&dir, &args, style).await,
         Command::Torture(args) => return torture::run(&args, style).await,
         Command::Bench(args) => return bench::run(&dir, &args, style).await,
+        Command::Status(args) => return stack::status::run(&dir, args.json, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,
-        Command::Status => stack::report::status(&dir, style).await,
         Command::Demo(args) => demo::run(&dir, &args, style).await,
         Command::Logs(args) => logs::run(&dir, &args, style).await,
         Command::Chaos(ChaosCommand::KillWorker(mode)) => {

@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::sse::SseParser;
-use crate::ui::Style;
+use crate::ui::{Countdown, Style};
+
+/// The event after which nothing happens until the worker's lease expires.
+const CRASH_EVENT: &str = "chaos.crash_now";
 
 /// The fields shown after the event type, in this order, when present.
 const DETAIL_FIELDS: [&str; 10] = [
@@ -55,19 +58,30 @@ pub struct Followed {
     pub kinds: Vec<String>,
 }
 
-/// Prints the run's events until it ends or `deadline` passes.
+/// How to follow one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Follow {
+    /// When to give up.
+    pub deadline: Instant,
+    /// The workers' lease: after a crash, DriftQ redelivers once it expired.
+    pub lease: Duration,
+    /// Colours.
+    pub style: Style,
+}
+
+/// Prints the run's events until it ends or the deadline passes.
 pub async fn follow(
     client: &reqwest::Client,
     api: &str,
     run_id: &str,
-    deadline: Instant,
-    style: Style,
+    how: Follow,
 ) -> Result<Followed> {
+    let (deadline, style) = (how.deadline, how.style);
     let url = format!("{api}/runs/{run_id}/events?client_id=cli");
     let started = Instant::now();
     let mut kinds = Vec::new();
     loop {
-        let streamed = stream_once(client, &url, started, deadline, style, &mut kinds).await;
+        let streamed = stream_once(client, &url, started, how, &mut kinds).await;
         let interrupted = match streamed {
             Ok(Some(end)) => return Ok(Followed { end, kinds }),
             Ok(None) => "the server closed the stream".to_owned(),
@@ -90,16 +104,16 @@ pub async fn follow(
 }
 
 /// One connection: `Some(end)` when the run ended or the deadline passed, `None` when the
-/// stream ended first.
+/// stream ended first. After a crash, counts the lease down until the next event.
 async fn stream_once(
     client: &reqwest::Client,
     url: &str,
     started: Instant,
-    deadline: Instant,
-    style: Style,
+    how: Follow,
     kinds: &mut Vec<String>,
 ) -> Result<Option<RunEnd>> {
-    let deadline = tokio::time::Instant::from_std(deadline);
+    let style = how.style;
+    let deadline = tokio::time::Instant::from_std(how.deadline);
     let request = client
         .get(url)
         .header(reqwest::header::ACCEPT, "text/event-stream")
@@ -117,19 +131,44 @@ async fn stream_once(
     }
     let mut response = response.error_for_status()?;
     let mut parser = SseParser::default();
+    let mut countdown: Option<Countdown> = None;
+    let mut second = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let Ok(chunk) = tokio::time::timeout_at(deadline, response.chunk()).await else {
+        let chunk = tokio::select! {
+            chunk = tokio::time::timeout_at(deadline, response.chunk()) => chunk,
+            _ = second.tick(), if countdown.is_some() => {
+                countdown.as_mut().map(Countdown::tick);
+                continue;
+            }
+        };
+        let Ok(chunk) = chunk else {
             return Ok(Some(RunEnd::TimedOut));
         };
         let Some(chunk) = chunk.context("reading the event stream")? else {
             return Ok(None);
         };
         for event in parser.push(&chunk) {
-            if let Some(end) = show(&event.data, started, style, kinds) {
-                return Ok(Some(end));
+            countdown = None; // something happened: end the countdown's line first
+            let end = show(&event.data, started, style, kinds);
+            if end.is_none() && kinds.last().is_some_and(|k| k == CRASH_EVENT) {
+                countdown = Some(lease_countdown(how.lease, style));
+                second.reset();
+            }
+            if end.is_some() {
+                return Ok(end);
             }
         }
     }
+}
+
+/// What the silence after a crash is: the worker is gone, and DriftQ hands its command to
+/// the restarted worker only once the lease on it expired.
+fn lease_countdown(lease: Duration, style: Style) -> Countdown {
+    let secs = lease.as_secs_f64().ceil() as u64;
+    let message = format!(
+        "          ⏳ worker crashed; DriftQ redelivers after the {secs} s lease (WORKER_LEASE_MS)"
+    );
+    Countdown::start(&style.dim(&message), secs)
 }
 
 /// Prints one event line and notes its type; returns how the run ended if this event ends it.

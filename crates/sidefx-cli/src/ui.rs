@@ -1,5 +1,6 @@
 //! Terminal presentation: colours only when the output is a terminal (and `NO_COLOR` is unset),
-//! and a one-line spinner for waits that redraws itself on a terminal and prints once elsewhere.
+//! a one-line spinner for waits that redraws itself on a terminal and prints once elsewhere,
+//! a countdown for the waits of the crash demos, and a quiet exit when the reader of our output goes away (`sidefx logs | head -1`).
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -62,6 +63,36 @@ impl Style {
     }
 }
 
+/// Makes a closed stdout or stderr end the process quietly with status 0 instead of a panic.
+///
+/// `println!` panics when the reader of a pipe has gone (`sidefx status | head -1`): Rust
+/// ignores SIGPIPE, so the write fails with `EPIPE` and the panic exits 101 with a message
+/// about "Broken pipe". Restoring the default SIGPIPE disposition needs `unsafe` (forbidden
+/// in this workspace), and routing every line of every command through a checked writer
+/// would touch all of them; a panic hook catches the one panic that means "nobody is
+/// listening" in one place. Status 0, as `head` got what it asked for (ripgrep does the same).
+/// Every other panic keeps the default report.
+pub fn exit_quietly_on_closed_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if is_closed_pipe(message) {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
+}
+
+/// The panic message of `print!`/`eprint!` on a pipe whose reader has gone.
+fn is_closed_pipe(message: &str) -> bool {
+    message.starts_with("failed printing to std") && message.contains("Broken pipe")
+}
+
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /// A progress line on stderr for something we wait for.
@@ -112,6 +143,50 @@ impl Spinner {
     }
 }
 
+/// A countdown on stdout while nothing visible happens (a crash demo waiting for the lease
+/// to expire): on a terminal `message: 5…4…3…` grows on one line, a second at a time;
+/// elsewhere the message is printed once, as a plain line. Dropping it ends the line.
+#[derive(Debug)]
+pub struct Countdown {
+    left: u64,
+    tty: bool,
+}
+
+impl Countdown {
+    /// Prints `message` and starts counting down from `secs`.
+    pub fn start(message: &str, secs: u64) -> Self {
+        let tty = std::io::stdout().is_terminal();
+        if tty {
+            print!("{message}: {secs}…");
+            let _ = std::io::stdout().flush();
+        } else {
+            println!("{message}");
+        }
+        Self { left: secs, tty }
+    }
+
+    /// One second passed: the next number, then a dot a second once it is due.
+    pub fn tick(&mut self) {
+        if !self.tty {
+            return;
+        }
+        self.left = self.left.saturating_sub(1);
+        match self.left {
+            0 => print!("."),
+            left => print!("{left}…"),
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+impl Drop for Countdown {
+    fn drop(&mut self) {
+        if self.tty {
+            println!();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +196,18 @@ mod tests {
         let style = Style::plain();
         assert_eq!(style.ok("done"), "done");
         assert_eq!(style.err("x"), "x");
+    }
+
+    #[test]
+    fn only_the_print_panic_of_a_closed_pipe_is_quiet() {
+        assert!(is_closed_pipe(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(is_closed_pipe(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_closed_pipe("failed printing to stdout: No space left"));
+        assert!(!is_closed_pipe("index out of bounds"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ struct Service {
     depends_on: Vec<String>,
     restart: Option<String>,
     healthcheck: Option<serde_norway::Value>,
+    working_dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +75,36 @@ fn driftq_is_the_real_broker_image_with_a_durable_wal() {
         "published on loopback unless opened"
     );
     assert_eq!(driftq.volumes, ["driftq_wal:/data"]);
+    // The broker writes `driftq.wal` in its working directory: that must be the volume.
+    assert_eq!(driftq.working_dir.as_deref(), Some("/data"));
+}
+
+#[test]
+fn the_broker_image_is_pinned_unless_asked_for_latest() {
+    let compose = compose();
+    let image = compose.services["driftq"].image.clone().unwrap();
+    let tag = image
+        .strip_prefix("${DRIFTQ_IMAGE:-ghcr.io/driftq-org/driftq-core:${DRIFTQ_TAG:-")
+        .and_then(|rest| rest.strip_suffix("}}"))
+        .unwrap_or_else(|| panic!("{image}"));
+    assert!(!tag.is_empty() && tag != "latest", "{image}");
+    let example = project_file(".env.example");
+    assert!(
+        example.contains(&format!("DRIFTQ_TAG={tag}")),
+        ".env.example documents the default tag"
+    );
+}
+
+#[test]
+fn the_worker_has_a_healthcheck_on_its_metrics_listener() {
+    let compose = compose();
+    let worker = &compose.services["worker"];
+    assert_eq!(worker.environment["WORKER_METRICS_ADDR"], "0.0.0.0:9100");
+    let check = serde_norway::to_string(worker.healthcheck.as_ref().unwrap()).unwrap();
+    assert!(
+        check.contains("9100") && check.contains("/metrics"),
+        "{check}"
+    );
 }
 
 #[test]
@@ -166,6 +197,10 @@ fn containers_of(section: &str) -> &'static [&'static str] {
     }
 }
 
+/// Variables whose default is being unset, which compose cannot express: a unique owner id
+/// per process, a random seed. (compose sets `PROVIDER_URL` and `WORKER_METRICS_ADDR` itself.)
+const UNSET_BY_DEFAULT: [&str; 2] = ["DRIFTQ_OWNER", "PROVIDER_SEED"];
+
 #[test]
 fn every_variable_documented_for_a_service_reaches_its_container() {
     let compose = compose();
@@ -179,10 +214,16 @@ fn every_variable_documented_for_a_service_reaches_its_container() {
             section = name;
             continue;
         }
-        // A commented-out variable is unset by default: compose cannot pass "unset".
-        let Some((var, _)) = line.split_once('=').filter(|_| !line.starts_with('#')) else {
+        // Commented-out variables too (`# API_ALLOWED_HOSTS=…` must reach the API), except
+        // the few whose default is "unset" in a way compose cannot pass on.
+        let Some((var, _)) = line.trim_start_matches("# ").split_once('=') else {
             continue;
         };
+        if !var.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            || UNSET_BY_DEFAULT.contains(&var)
+        {
+            continue;
+        }
         for container in containers_of(section) {
             let env = &compose.services[*container].environment;
             assert!(

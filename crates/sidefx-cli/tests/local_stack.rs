@@ -136,11 +136,14 @@ fn up_refuses_a_port_in_use() {
     ]);
     assert!(!up.status.success());
     let stderr = String::from_utf8_lossy(&up.stderr);
-    assert!(
-        stderr.contains(&format!("port {port} is already in use")),
-        "{}",
-        text(&up)
-    );
+    // It names the knobs that move the port: make's variable and the flag.
+    for expected in [
+        format!("port {port} is already in use"),
+        "API_PORT=".to_owned(),
+        "--api-port".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}: {}", text(&up));
+    }
     assert!(
         stack.state().is_none(),
         "nothing is recorded for a stack that did not start"

@@ -7,6 +7,8 @@ use sidefx_provider::{AppState, ProviderConfig, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `.env` in the working directory, like docker compose reads it; the real environment wins.
+    load_dotenv()?;
     let config = ProviderConfig::parse();
     telemetry::init(&config.log_level, config.log_format).context("starting logging")?;
     let state = AppState::from_config(&config)
@@ -31,4 +33,12 @@ async fn main() -> anyhow::Result<()> {
     sidefx_provider::serve(listener, state, sidefx_provider::shutdown_signal()).await;
     tracing::info!("sidefx-provider stopped");
     Ok(())
+}
+
+/// Loads `.env` from the working directory if there is one; variables already set win.
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Err(e) if !e.not_found() => Err(e).context("reading .env"),
+        _ => Ok(()),
+    }
 }

@@ -42,10 +42,17 @@ pub struct CreateRunResponse {
     responses(
         (status = 200, description = "Run created (or replayed)", body = CreateRunResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
-        (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid field, header or content type; or an \
-            Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 400, description = "Body is not JSON", body = ErrorBody,
+            example = json!({"error": "malformed_json",
+                "message": "malformed JSON body: EOF while parsing an object at line 1 column 26"})),
+        (status = 413, description = "Body too large", body = ErrorBody,
+            example = json!({"error": "payload_too_large", "message": "request body too large"})),
+        (status = 422, description = "Invalid or unknown field, header or content type; or \
+            an Idempotency-Key reused with another body", body = ErrorBody,
+            example = json!({"error": "invalid_request",
+                "message": "amout: unknown field `amout`, expected one of `business_key`, \
+                    `amount`, `fail_before_effect_n`, `fail_mode`, `max_attempts`",
+                "field": "amout"})),
         (status = 500, description = "Store failure", body = ErrorBody),
         (status = 502, description = "Broker refused the message", body = ErrorBody),
         (status = 503, description = "Broker unavailable or full, or this API serving its \

@@ -36,14 +36,19 @@ pub enum Command {
     /// Start the stack and wait until DriftQ and the API are healthy.
     ///
     /// Docker mode runs `docker compose up --build`. Local mode starts the `driftq-local`,
-    /// `sidefx-api` and `sidefx-worker` binaries (from the same directory as `sidefx`) under a
+    /// `sidefx-api` and `sidefx-worker` binaries (next to `sidefx`, else on `PATH`) under a
     /// small supervisor that restarts the worker whenever it exits, like compose's
     /// `restart: unless-stopped`. Without a mode flag: Docker when `docker compose` works, else local.
     Up(UpArgs),
     /// Stop the stack started by `sidefx up` (and optionally delete its data).
     Down(DownArgs),
-    /// Show the recorded stack: mode, processes, URLs and health.
-    Status,
+    /// Show the recorded stack: every process (each worker) with its restarts and last exit,
+    /// and the health checks.
+    ///
+    /// Exits 0 when the stack is healthy; 1 when a process is down or crash-looping, a health
+    /// check fails, or the stack stopped on its own (the reason is quoted from the logs); 3
+    /// when no stack is running.
+    Status(StatusArgs),
     /// Run one of the demos against the API and check the exactly-once proof.
     ///
     /// Creates a run with a fresh business key, prints its event timeline live (SSE), then checks
@@ -113,10 +118,10 @@ pub struct UpArgs {
     #[arg(long, short)]
     pub detached: bool,
     /// Host port of the sidefx API (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, env = "SIDEFX_API_PORT", default_value_t = 8000)]
     pub api_port: u16,
     /// Host port of DriftQ (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, env = "SIDEFX_DRIFTQ_PORT", default_value_t = 8080)]
     pub driftq_port: u16,
     /// Seconds to wait for both health checks before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 90)]
@@ -130,7 +135,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = EffectMode::Ticket)]
     pub effect: EffectMode,
     /// Provider mode: host port of the provider (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, default_value_t = DEFAULT_PROVIDER_PORT)]
+    #[arg(long, env = "SIDEFX_PROVIDER_PORT", default_value_t = DEFAULT_PROVIDER_PORT)]
     pub provider_port: u16,
 }
 
@@ -164,6 +169,15 @@ pub struct DemoArgs {
     /// Seconds to wait for the run to finish and the proof to hold.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// The workers' lease (ms), for the countdown a crash demo shows while DriftQ waits to
+    /// redeliver the crashed worker's command.
+    #[arg(
+        long,
+        env = "WORKER_LEASE_MS",
+        value_name = "MS",
+        default_value_t = 5000
+    )]
+    pub lease_ms: u64,
     /// Base URL of the payments provider, read when the run's receipt is a charge. Default:
     /// the provider of the stack recorded in --data-dir, else http://127.0.0.1:8090.
     #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
@@ -191,6 +205,14 @@ pub struct VerifyArgs {
     pub provider_url: Option<String>,
 }
 
+/// Flags of `sidefx status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the report as one JSON object (`state`, `processes`, `health`, `problems`).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Flags of `sidefx logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -200,6 +222,13 @@ pub struct LogsArgs {
     /// Keep printing new lines as they are written (Ctrl-C to stop).
     #[arg(long, short)]
     pub follow: bool,
+    /// Only the last N lines of each service (then, with -f, the new ones).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines written in the last DURATION: `90s`, `10m`, `2h`, `1d` (a plain number is
+    /// seconds).
+    #[arg(long, value_name = "DURATION", value_parser = crate::logs::parse_duration)]
+    pub since: Option<std::time::Duration>,
     #[command(flatten)]
     pub mode: ModeArgs,
 }

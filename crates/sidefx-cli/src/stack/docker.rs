@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use tokio::process::Command;
 
 use super::effect::{EffectMode, ProviderFaults, ProviderSetup};
+use super::plan::{PortName, free_port};
 use super::state::StackState;
 use super::{DataDir, Mode, Service};
 use crate::cli::{DownArgs, UpArgs};
@@ -36,6 +37,13 @@ pub async fn up(dir: &DataDir, args: &UpArgs, style: Style) -> Result<()> {
     }
     if args.api_port == 0 || args.driftq_port == 0 || args.provider_port == 0 {
         bail!("port 0 (pick a free port) works in local mode only: give Docker explicit ports");
+    }
+    // A recorded stack already holds its ports (compose up again just updates it); anything
+    // else on them would make compose fail late, container by container.
+    if StackState::load(dir)?.is_none() {
+        free_port(args.api_port, PortName::Api)?;
+        free_port(args.driftq_port, PortName::Driftq)?;
+        free_port(args.provider_port, PortName::Provider)?;
     }
     let compose_file = find_compose_file(None)?;
     // The provider service always runs under compose; only a provider-mode stack charges it.
@@ -134,15 +142,16 @@ pub async fn down(
     Ok(())
 }
 
-/// `docker compose logs [-f] [service]`.
+/// `docker compose logs [-f] [--tail N] [--since D] [service]`.
 pub async fn logs(
     state: Option<&StackState>,
     service: Option<Service>,
     follow: bool,
+    select: &[String],
 ) -> Result<()> {
     ensure_compose()?;
     let mut logs = compose(&find_compose_file(state)?);
-    logs.arg("logs");
+    logs.arg("logs").args(select);
     if follow {
         logs.arg("-f");
         tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });

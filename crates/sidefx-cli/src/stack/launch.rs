@@ -77,6 +77,34 @@ pub fn service_command(
     Some(command)
 }
 
+/// The variable of the worker's Prometheus listener.
+const WORKER_METRICS_ADDR: &str = "WORKER_METRICS_ADDR";
+
+/// Gives worker `index` its own metrics port when the user set `WORKER_METRICS_ADDR` (the
+/// services inherit our environment): the configured port plus the index. With one address
+/// for all, every worker but the first fails to bind and exits, and is restarted, forever.
+/// This is the one variable of the services the launcher reads: it must be spread, not passed.
+pub fn worker_metrics_addr(command: &mut Command, index: usize) -> Result<()> {
+    let Some(base) = std::env::var_os(WORKER_METRICS_ADDR) else {
+        return Ok(());
+    };
+    let base = base.to_string_lossy();
+    let addr = nth_port(&base, index)
+        .with_context(|| format!("{WORKER_METRICS_ADDR}={base}: expected HOST:PORT"))?;
+    command.env(WORKER_METRICS_ADDR, addr.to_string());
+    Ok(())
+}
+
+/// `base` with its port moved up by `index` (port 0 stays 0: each worker picks a free one).
+fn nth_port(base: &str, index: usize) -> Option<std::net::SocketAddr> {
+    let mut addr: std::net::SocketAddr = base.trim().parse().ok()?;
+    if addr.port() != 0 {
+        let port = u16::try_from(usize::from(addr.port()).checked_add(index)?).ok()?;
+        addr.set_port(port);
+    }
+    Some(addr)
+}
+
 /// The worker's effect, always set: a `WORKER_EFFECT` in the user's environment must not
 /// make a ticket stack's workers charge a provider that is not there (or the reverse).
 fn worker_effect(command: &mut Command, provider: Option<&ProviderSetup>) {
@@ -180,6 +208,20 @@ mod tests {
         let envs = envs(&worker);
         assert!(envs.contains(&("WORKER_EFFECT".into(), "provider".into())));
         assert!(envs.contains(&("PROVIDER_URL".into(), "http://127.0.0.1:9090".into())));
+    }
+
+    #[test]
+    fn each_worker_gets_the_next_metrics_port() {
+        let ports: Vec<_> = (0..3)
+            .map(|i| nth_port("127.0.0.1:9100", i).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            ports,
+            ["127.0.0.1:9100", "127.0.0.1:9101", "127.0.0.1:9102"]
+        );
+        assert_eq!(nth_port("0.0.0.0:0", 2).unwrap().to_string(), "0.0.0.0:0");
+        assert_eq!(nth_port("127.0.0.1:65535", 1), None, "past the last port");
+        assert_eq!(nth_port("localhost", 0), None);
     }
 
     fn envs(command: &Command) -> Vec<(String, String)> {

@@ -122,17 +122,21 @@ async fn up_foreground(
             () = stop_signal.notified() => {}
         }
     };
+    // The services' own lines, prefixed by service, under the supervisor's (like compose).
+    let streaming = crate::logs::stream_from_now(dir, &state.services(), style);
     let supervisor = supervisor::run(dir.clone(), shutdown);
     tokio::pin!(supervisor);
     let checks = super::health_checks(state);
     tokio::select! {
         result = &mut supervisor => {
+            streaming.abort();
             return result.context("the local stack stopped before it was healthy");
         }
         result = health::wait_all(&checks, timeout, || Ok(())) => {
             if let Err(e) = result {
                 stop_now.notify_one();
                 let _ = supervisor.await;
+                streaming.abort();
                 super::report::print_log_tails(dir, style);
                 return Err(e.context("the local stack did not start"));
             }
@@ -143,7 +147,9 @@ async fn up_foreground(
         "{}",
         style.dim("Running in the foreground: Ctrl-C stops the stack.")
     );
-    supervisor.await
+    let result = supervisor.await;
+    streaming.abort();
+    result
 }
 
 /// `sidefx down` for a local stack.

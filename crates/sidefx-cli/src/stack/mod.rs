@@ -13,6 +13,7 @@ pub mod process;
 pub mod report;
 pub mod restart;
 pub mod state;
+pub mod status;
 pub mod supervisor;
 
 use std::path::{Path, PathBuf};

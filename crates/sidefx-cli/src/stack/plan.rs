@@ -2,6 +2,7 @@
 //! the binaries, how many workers and what the supervisor restarts, recorded in the state file
 //! for the supervisor to carry out.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 
 use anyhow::{Context, Result, bail};
@@ -74,8 +75,8 @@ impl LocalPlan {
     /// file holds the real URLs before any service starts.
     pub fn record(&self, dir: &DataDir, style: Style) -> Result<StackState> {
         refuse_if_running(dir, style)?;
-        let api_port = free_port(self.api_port, "--api-port")?;
-        let driftq_port = free_port(self.driftq_port, "--driftq-port")?;
+        let api_port = free_port(self.api_port, PortName::Api)?;
+        let driftq_port = free_port(self.driftq_port, PortName::Driftq)?;
         if api_port == driftq_port {
             bail!("--api-port and --driftq-port must differ (both are {api_port})");
         }
@@ -102,6 +103,7 @@ impl LocalPlan {
                 more_workers: Vec::new(),
                 restart: self.restart,
                 workers_paused: false,
+                exits: BTreeMap::new(),
             }),
         };
         state.save(dir)?;
@@ -115,7 +117,7 @@ impl LocalPlan {
         if self.effect != EffectMode::Provider {
             return Ok(None);
         }
-        let port = free_port(self.provider_port, "--provider-port")?;
+        let port = free_port(self.provider_port, PortName::Provider)?;
         if taken.contains(&port) {
             bail!("--provider-port must differ from --api-port and --driftq-port ({port})");
         }
@@ -169,13 +171,58 @@ fn lost_a_port(dir: &DataDir) -> bool {
         })
 }
 
-/// `port`, checked free on 127.0.0.1; 0 picks a free one.
-fn free_port(port: u16, flag: &str) -> Result<u16> {
+/// A host port of the stack, and every name a user can set it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortName {
+    /// The API's port.
+    Api,
+    /// DriftQ's port.
+    Driftq,
+    /// The provider's port.
+    Provider,
+}
+
+impl PortName {
+    /// The `sidefx up` flag.
+    fn flag(self) -> &'static str {
+        match self {
+            PortName::Api => "--api-port",
+            PortName::Driftq => "--driftq-port",
+            PortName::Provider => "--provider-port",
+        }
+    }
+
+    /// The Makefile variable (`make up API_PORT=8001`).
+    fn make_var(self) -> &'static str {
+        match self {
+            PortName::Api => "API_PORT",
+            PortName::Driftq => "DRIFTQ_PORT",
+            PortName::Provider => "PROVIDER_PORT",
+        }
+    }
+
+    /// The environment variable (`.env`, and docker-compose.yml's host port).
+    fn env_var(self) -> &'static str {
+        match self {
+            PortName::Api => "SIDEFX_API_PORT",
+            PortName::Driftq => "SIDEFX_DRIFTQ_PORT",
+            PortName::Provider => "SIDEFX_PROVIDER_PORT",
+        }
+    }
+}
+
+/// `port`, checked free on 127.0.0.1; 0 picks a free one. A port in use is refused before
+/// anything starts, with every way to choose another: otherwise the service would fail to
+/// bind, and its start (or compose's restart policy) would end in a crash loop.
+pub fn free_port(port: u16, name: PortName) -> Result<u16> {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
         Ok(listener) => Ok(listener.local_addr()?.port()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "port {port} is already in use: stop what listens there, or choose another with \
-             {flag} (0 picks a free port)"
+            "port {port} is already in use: set {make}=<port> (make), {flag} <port> (sidefx) \
+             or {env}=<port> (.env); 0 picks a free port in local mode",
+            make = name.make_var(),
+            flag = name.flag(),
+            env = name.env_var(),
         ),
         Err(e) => Err(e).with_context(|| format!("cannot check port {port}")),
     }
@@ -204,16 +251,20 @@ mod tests {
     fn a_taken_port_is_refused_with_the_flag_to_change_it() {
         let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = taken.local_addr().unwrap().port();
-        let err = free_port(port, "--api-port").unwrap_err().to_string();
-        assert!(
-            err.contains(&port.to_string()) && err.contains("--api-port"),
-            "{err}"
-        );
+        let err = free_port(port, PortName::Api).unwrap_err().to_string();
+        for name in [
+            port.to_string().as_str(),
+            "API_PORT=",
+            "--api-port",
+            "SIDEFX_API_PORT=",
+        ] {
+            assert!(err.contains(name), "{name} missing: {err}");
+        }
     }
 
     #[test]
     fn port_zero_picks_a_free_port() {
-        let port = free_port(0, "--api-port").unwrap();
+        let port = free_port(0, PortName::Api).unwrap();
         assert_ne!(port, 0);
     }
 }

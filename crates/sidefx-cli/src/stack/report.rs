@@ -1,12 +1,10 @@
-//! What the stack commands print: the "stack is up" message, `sidefx status`, and the log
-//! tails that explain a failed start.
+//! What the stack commands print: the "stack is up" message and the log tails that explain a
+//! failed start (`sidefx status` is in `status.rs`).
 
 use std::path::Path;
 
-use anyhow::Result;
-
 use super::state::StackState;
-use super::{DataDir, Service, health_checks};
+use super::{DataDir, Service};
 use crate::ui::Style;
 
 /// The "stack is up" message: where to look, what to run next.
@@ -37,48 +35,6 @@ fn data_dir_flag(dir: &DataDir) -> String {
         Ok(default) if default == *dir => String::new(),
         _ => format!(" --data-dir {}", dir.root().display()),
     }
-}
-
-/// `sidefx status`.
-pub async fn status(dir: &DataDir, style: Style) -> Result<()> {
-    let Some(state) = StackState::load(dir)? else {
-        println!("No stack recorded in {}.", dir.root().display());
-        return Ok(());
-    };
-    println!(
-        "{} stack recorded in {}",
-        format!("{:?}", state.mode).to_lowercase(),
-        dir.root().display()
-    );
-    if let Some(local) = &state.local {
-        let records = [("supervisor", local.supervisor.as_ref())]
-            .into_iter()
-            .chain(
-                state
-                    .services()
-                    .into_iter()
-                    .map(|s| (s.name(), local.service(s))),
-            );
-        for (name, record) in records {
-            let line = match record {
-                Some(r) if r.is_ours() => style.ok(&format!("running (pid {})", r.pid)),
-                Some(r) => style.err(&format!("not running (was pid {})", r.pid)),
-                None => style.warn("not started"),
-            };
-            println!("  {name:<11} {line}");
-        }
-        println!("  worker restarts: {}", local.worker_restarts);
-    }
-    println!("  effect      {}", state.effect.name());
-    let client = crate::health::probe_client()?;
-    for check in health_checks(&state) {
-        let line = match crate::health::probe(&client, &check.url).await {
-            Ok(()) => style.ok("healthy"),
-            Err(why) => style.err(&why),
-        };
-        println!("  {:<11} {} {line}", check.name, check.url);
-    }
-    Ok(())
 }
 
 /// The last lines of every log, so a failed start explains itself.

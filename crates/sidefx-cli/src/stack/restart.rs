@@ -32,6 +32,11 @@ impl Restarts {
         }
     }
 
+    /// Exits in a row that came soon after a start.
+    pub fn quick_exits(&self) -> u32 {
+        self.quick_exits
+    }
+
     /// Records an exit and returns the delay before the restart.
     pub fn exited(&mut self, policy: RestartPolicy) -> Duration {
         self.quick_exits = if self.started.elapsed() >= STABLE_RUN {

@@ -7,12 +7,15 @@ use utoipa::ToSchema;
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::receipt::Receipt;
 
-/// Every event of a run, tagged by `type`. `ts` is ms since the epoch.
+/// Every event of a run, tagged by `type`. `ts` is ms since the epoch. Each variant's schema
+/// title is its `type`, so the OpenAPI document names the variants instead of listing
+/// `object | object | …`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type")]
 pub enum Event {
     /// The API accepted the run.
     #[serde(rename = "run.created")]
+    #[schema(title = "run.created")]
     RunCreated {
         ts: i64,
         run_id: RunId,
@@ -21,6 +24,7 @@ pub enum Event {
     },
     /// The API put attempt `attempt` on the commands topic.
     #[serde(rename = "command.enqueued")]
+    #[schema(title = "command.enqueued")]
     CommandEnqueued {
         ts: i64,
         run_id: RunId,
@@ -28,6 +32,7 @@ pub enum Event {
     },
     /// A worker started an attempt.
     #[serde(rename = "step.started")]
+    #[schema(title = "step.started")]
     StepStarted {
         ts: i64,
         run_id: RunId,
@@ -36,6 +41,7 @@ pub enum Event {
     },
     /// An attempt failed before the side effect (safe to retry).
     #[serde(rename = "step.failed")]
+    #[schema(title = "step.failed")]
     StepFailed {
         ts: i64,
         run_id: RunId,
@@ -45,6 +51,7 @@ pub enum Event {
     },
     /// The side effect was not performed again; `reason` says why.
     #[serde(rename = "side_effect.skipped")]
+    #[schema(title = "side_effect.skipped")]
     SideEffectSkipped {
         ts: i64,
         run_id: RunId,
@@ -59,6 +66,7 @@ pub enum Event {
     },
     /// An in-progress claim was finished because the ticket proves the effect happened.
     #[serde(rename = "side_effect.healed")]
+    #[schema(title = "side_effect.healed")]
     SideEffectHealed {
         ts: i64,
         run_id: RunId,
@@ -66,6 +74,7 @@ pub enum Event {
     },
     /// An expired claim of a crashed worker was taken over (added by this port).
     #[serde(rename = "side_effect.taken_over")]
+    #[schema(title = "side_effect.taken_over")]
     SideEffectTakenOver {
         ts: i64,
         run_id: RunId,
@@ -75,6 +84,7 @@ pub enum Event {
     },
     /// The claim is held; the side effect is being performed.
     #[serde(rename = "side_effect.executing")]
+    #[schema(title = "side_effect.executing")]
     SideEffectExecuting {
         ts: i64,
         run_id: RunId,
@@ -89,6 +99,7 @@ pub enum Event {
     },
     /// The side effect happened and was recorded.
     #[serde(rename = "side_effect.done")]
+    #[schema(title = "side_effect.done")]
     SideEffectDone {
         ts: i64,
         run_id: RunId,
@@ -103,6 +114,7 @@ pub enum Event {
     /// Demo: the worker is about to crash on purpose. `step_id` was added by this port (the
     /// idempotency key needs it); JSON without it means the original's only step.
     #[serde(rename = "chaos.crash_now")]
+    #[schema(title = "chaos.crash_now")]
     ChaosCrashNow {
         ts: i64,
         run_id: RunId,
@@ -112,6 +124,7 @@ pub enum Event {
     },
     /// An attempt finished.
     #[serde(rename = "step.completed")]
+    #[schema(title = "step.completed")]
     StepCompleted {
         ts: i64,
         run_id: RunId,
@@ -120,9 +133,11 @@ pub enum Event {
     },
     /// The run finished.
     #[serde(rename = "run.completed")]
+    #[schema(title = "run.completed")]
     RunCompleted { ts: i64, run_id: RunId },
     /// An attempt failed; the worker decides between retry and dead letter.
     #[serde(rename = "retry.considered")]
+    #[schema(title = "retry.considered")]
     RetryConsidered {
         ts: i64,
         run_id: RunId,
@@ -135,6 +150,7 @@ pub enum Event {
     },
     /// Attempt `attempt` (the next one) was scheduled.
     #[serde(rename = "retry.scheduled")]
+    #[schema(title = "retry.scheduled")]
     RetryScheduled {
         ts: i64,
         run_id: RunId,
@@ -143,6 +159,7 @@ pub enum Event {
     },
     /// The run exhausted its attempts and went to the dead-letter topic.
     #[serde(rename = "run.dlq")]
+    #[schema(title = "run.dlq")]
     RunDlq {
         ts: i64,
         run_id: RunId,

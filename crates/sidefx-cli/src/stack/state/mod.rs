@@ -4,6 +4,7 @@
 //! Written atomically (temp file + rename) so a reader never sees half a file. After
 //! `sidefx up --local` has started the supervisor, only the supervisor writes it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -76,6 +77,22 @@ pub struct LocalProcesses {
     /// `sidefx chaos start-worker`.
     #[serde(default)]
     pub workers_paused: bool,
+    /// How each slot (`worker`, `worker 2`, `api`, …) has exited so far, for `sidefx status`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exits: BTreeMap<String, SlotExits>,
+}
+
+/// The exits of one slot of the stack, as the supervisor saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotExits {
+    /// How often it exited (and was restarted).
+    pub restarts: u32,
+    /// Its exits in a row that came soon after its start: 3 or more recent ones is a crash loop.
+    pub quick_exits: u32,
+    /// How it last exited, e.g. `exit status: 1`.
+    pub last_exit: String,
+    /// When it last exited (seconds since the epoch).
+    pub last_exit_at: u64,
 }
 
 fn one_worker() -> u32 {

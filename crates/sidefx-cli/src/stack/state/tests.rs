@@ -35,6 +35,7 @@ fn sample() -> StackState {
             more_workers: Vec::new(),
             restart: RestartPolicy::Workers,
             workers_paused: false,
+            exits: Default::default(),
         }),
     }
 }

@@ -254,12 +254,13 @@ impl Supervised {
                 "{} exited ({status}); restarting it",
                 slot.label()
             ));
-            return Ok(Some(self.restarts_of(slot).exited(policy)));
-        }
-        if self.local()?.workers_paused {
+        } else if self.local()?.workers_paused {
             return Ok(None);
+        } else {
+            self.note_worker_exit(slot, status);
         }
-        self.note_worker_exit(slot, status);
-        Ok(Some(self.restarts_of(slot).exited(policy)))
+        let delay = self.restarts_of(slot).exited(policy);
+        self.record_exit(slot, status)?;
+        Ok(Some(delay))
     }
 }

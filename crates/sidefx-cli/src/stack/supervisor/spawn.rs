@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::{Supervised, say};
 use crate::stack::Service;
 use crate::stack::children::Slot;
-use crate::stack::launch::{Ports, open_log, service_command};
+use crate::stack::launch::{Ports, open_log, service_command, worker_metrics_addr};
 use crate::stack::restart::Restarts;
 use crate::stack::state::ProcessRecord;
 
@@ -25,6 +25,9 @@ impl Supervised {
         ) else {
             bail!("the recorded stack has no {}", slot.label());
         };
+        if slot.service == Service::Worker {
+            worker_metrics_addr(&mut command, slot.index)?;
+        }
         let log = open_log(&self.dir.log_file(slot.service))?;
         let child = command
             .stdin(Stdio::null())

@@ -1,5 +1,5 @@
 //! The supervisor's control of its workers: `sidefx chaos stop-worker` / `start-worker`
-//! (SIGUSR1 / SIGUSR2) and the bookkeeping of a worker's exit.
+//! (SIGUSR1 / SIGUSR2) and the bookkeeping of a worker's (or any restarted slot's) exit.
 
 use anyhow::Result;
 
@@ -7,6 +7,7 @@ use super::{Supervised, say};
 use crate::stack::Service;
 use crate::stack::children::Slot;
 use crate::stack::launch::open_log;
+use crate::stack::state::SlotExits;
 
 impl Supervised {
     /// Stops every worker and keeps them stopped (their records are cleared).
@@ -51,5 +52,30 @@ impl Supervised {
         if let Some(local) = self.state.local.as_mut() {
             local.worker_restarts += 1;
         }
+    }
+
+    /// Records the exit of a slot about to be restarted in the state file, so `sidefx status`
+    /// can tell a crash loop from a single crash (call after [`Restarts::exited`]).
+    ///
+    /// [`Restarts::exited`]: crate::stack::restart::Restarts::exited
+    pub(super) fn record_exit(
+        &mut self,
+        slot: Slot,
+        status: std::process::ExitStatus,
+    ) -> Result<()> {
+        let quick_exits = self.restarts_of(slot).quick_exits();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let exits = self
+            .local_mut()?
+            .exits
+            .entry(slot.label())
+            .or_insert_with(SlotExits::default);
+        exits.restarts += 1;
+        exits.quick_exits = quick_exits;
+        exits.last_exit = status.to_string();
+        exits.last_exit_at = now;
+        self.state.save(&self.dir)
     }
 }
