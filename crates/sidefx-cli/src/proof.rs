@@ -99,7 +99,7 @@ pub struct Evidence {
 /// Whether the proof holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// One row, done, and one ticket.
+    /// One row, done, one ticket, and (where the API reports it) the run `completed`.
     Holds,
     /// Not there yet (the run may still be finishing).
     Pending(String),
@@ -161,7 +161,14 @@ impl Evidence {
                 Verdict::Pending(format!("the side-effect row is {}", row.status))
             }
             (Some(_), 0) => Verdict::Pending("no ticket file yet".into()),
-            _ => Verdict::Holds,
+            // The worker records `completed` alongside `run.completed`, not before it, so a
+            // reader that saw the event may still find the run `running` for a moment.
+            _ => match self.run_status.as_deref() {
+                Some(status) if status != "completed" => {
+                    Verdict::Pending(format!("the durable registry still says {status}"))
+                }
+                _ => Verdict::Holds,
+            },
         }
     }
 }
@@ -242,6 +249,18 @@ mod tests {
             tickets: vec![],
         };
         assert!(matches!(no_ticket.verdict(), Verdict::Pending(m) if m.contains("ticket")));
+    }
+
+    #[test]
+    fn a_run_the_registry_has_not_marked_completed_yet_is_pending() {
+        let mut evidence = Evidence {
+            run_status: Some("running".into()),
+            rows: vec![row("done")],
+            tickets: vec![ticket()],
+        };
+        assert!(matches!(evidence.verdict(), Verdict::Pending(m) if m.contains("running")));
+        evidence.run_status = Some("completed".into());
+        assert_eq!(evidence.verdict(), Verdict::Holds);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! (4 crash points x 1 and 3 workers x 2 runs), a kill storm (30 runs, a worker SIGKILLed
 //! every 400 ms), the API SIGKILLed twice under 20 runs, and DriftQ SIGKILLed three times
 //! under 40 runs with two workers. Asserts from its JSON: no duplicate, nothing lost, every
-//! run ended as it asked, verify clean everywhere. The same in provider mode, with the
-//! provider's faults on, must find no double charge. And the harness must be able to fail: a
-//! worker that ignores its claim (`SIDEFX_MUTATION=rerun_effect`) must be caught, in both modes.
+//! run ended as it asked, verify clean everywhere, every finished run's events read back. The
+//! same in provider mode, with the provider's faults on, must find no double charge. And the
+//! harness must be able to fail: a worker that ignores its claim (`SIDEFX_MUTATION=rerun_effect`)
+//! must be caught, in both modes.
 
 mod common;
 
@@ -123,6 +124,9 @@ fn torture(extra: &[&str]) -> Vec<serde_json::Value> {
         }
         assert_eq!(s["verify_clean"], true, "{name}\n{}", text(&out));
         assert!(s["redrives"].is_u64(), "{name}: redrives counted");
+        // Every finished run's event stream was read to its end, and some run announced.
+        assert_eq!(s["executing_unread"], 0, "{name}\n{}", text(&out));
+        assert!(s["executing"].as_u64().unwrap_or(0) >= 1, "{name}: {s}");
         assert_eq!(s["accepted"], s["submitted"], "{name}");
         assert!(
             s["kills"].as_u64().unwrap_or(0) > 0,

@@ -1,11 +1,13 @@
 //! Counting, from what the API said — each run's final status and effect rows
 //! (`GET /runs/{id}`), the replies to re-sent requests, the `/debug/verify` counts — and from
-//! what the effect's ledger says was really executed (see `executions`).
+//! what the effect's ledger says was really executed (see `executions`), and how often the
+//! runs' event streams announced an execution (see `announcements`; informational).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::announcements::Announcements;
 use super::executions::{self, Executions};
 use crate::load::{End, RunState, Submission, percentile};
 use crate::stack::effect::EffectMode;
@@ -40,6 +42,16 @@ pub struct ScenarioResult {
     /// Provider: requests beyond one per idempotency key, summed — calls the key collapsed
     /// (informational: these are the retries the key made safe).
     pub repeats: Option<u64>,
+    /// Most `side_effect.executing` events seen for one effect on the runs' event streams
+    /// (`None`: the streams could not be read). Informational, not a duplicate count: a
+    /// worker that crashes between its claim and the effect has announced without executing.
+    pub executing: Option<u64>,
+    /// All `side_effect.executing` events seen, summed over the runs read.
+    pub executing_events: u64,
+    /// Finished runs whose event stream could not be read to `run.completed`/`run.dlq`.
+    pub executing_unread: usize,
+    /// Wall time of reading the event streams (ms).
+    pub executing_read_ms: u64,
     /// Accepted runs that never finished, and (provider) completed runs with no charge.
     pub lost: usize,
     /// Runs that finished the other way than they asked (or dead-lettered with an effect).
@@ -89,6 +101,8 @@ pub struct Inputs<'a> {
     pub report: Option<&'a Report>,
     /// What the effect's ledger says was executed (`None`: no ledger to read).
     pub executions: Option<&'a Executions>,
+    /// What the runs' event streams announced (`None`: not read).
+    pub announcements: Option<&'a Announcements>,
     /// Processes killed.
     pub kills: u32,
     /// Wall time.
@@ -96,7 +110,7 @@ pub struct Inputs<'a> {
 }
 
 /// At most this many lines of each sort of problem.
-const PROBLEM_LINES: usize = 5;
+pub const PROBLEM_LINES: usize = 5;
 
 /// Turns the answers into one table row.
 pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
@@ -106,34 +120,27 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
         tally.add(submission, state.as_ref(), &mut problems);
     }
     let accepted = inputs.submissions.len() - tally.refused;
-    let (verify_clean, store_extra) = match inputs.report {
-        Some(report) => {
-            let c = &report.counts;
-            problems.extend(
-                report
-                    .violations
-                    .iter()
-                    .take(PROBLEM_LINES)
-                    .map(|v| v.message.clone()),
-            );
-            let extra_runs = c.runs.saturating_sub(accepted as u64);
-            let extra_tickets = c.tickets.saturating_sub(tally.completed as u64);
-            (report.clean, extra_runs + extra_tickets)
-        }
-        None => {
-            problems.push("/debug/verify did not answer".to_owned());
-            (false, 0)
-        }
-    };
-    let judged = inputs
-        .executions
-        .map(|e| executions::judge(e, inputs.effect, inputs.submissions, inputs.states));
+    let (verify_clean, store_extra) =
+        verify_counts(inputs.report, accepted, tally.completed, &mut problems);
+    let judged = inputs.executions.map(|e| {
+        executions::judge(
+            e,
+            inputs.effect,
+            inputs.submissions,
+            inputs.states,
+            inputs.announcements,
+        )
+    });
     if let Some(judged) = &judged {
         tally.duplicates += judged.duplicated_runs;
         tally.lost += judged.lost_effects;
         tally.wrong_end += judged.executed_dead_letters;
         problems.extend(judged.problems.iter().cloned());
     }
+    let announced = inputs
+        .announcements
+        .map(|a| a.summary(&mut problems))
+        .unwrap_or_default();
     tally.latencies.sort();
     let ms = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     ScenarioResult {
@@ -148,6 +155,10 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
         duplicates: tally.duplicates + store_extra,
         charges_per_key: judged.as_ref().map(|j| j.charges_per_key),
         repeats: inputs.executions.and_then(|e| e.repeats),
+        executing: announced.most,
+        executing_events: announced.total,
+        executing_unread: announced.unread,
+        executing_read_ms: announced.read_ms,
         lost: tally.lost,
         wrong_end: tally.wrong_end,
         p50_ms: ms(percentile(&tally.latencies, 50.0)),
@@ -160,8 +171,33 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
     }
 }
 
+/// The verify verdict, and what its counts show beyond the accepted runs (extra runs in the
+/// store, tickets beyond one per completed run).
+fn verify_counts(
+    report: Option<&Report>,
+    accepted: usize,
+    completed: usize,
+    problems: &mut Vec<String>,
+) -> (bool, u64) {
+    let Some(report) = report else {
+        problems.push("/debug/verify did not answer".to_owned());
+        return (false, 0);
+    };
+    let c = &report.counts;
+    problems.extend(
+        report
+            .violations
+            .iter()
+            .take(PROBLEM_LINES)
+            .map(|v| v.message.clone()),
+    );
+    let extra_runs = c.runs.saturating_sub(accepted as u64);
+    let extra_tickets = c.tickets.saturating_sub(completed as u64);
+    (report.clean, extra_runs + extra_tickets)
+}
+
 /// Adds a problem line, up to a bound (a broken run of 1000 runs must not print 1000 lines).
-fn note(problems: &mut Vec<String>, line: String) {
+pub fn note(problems: &mut Vec<String>, line: String) {
     if problems.len() < PROBLEM_LINES * 3 {
         problems.push(line);
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use super::announcements::Announcements;
 use crate::load::{RunState, Submission};
 use crate::stack::DataDir;
 use crate::stack::effect::EffectMode;
@@ -82,18 +83,20 @@ pub struct ExecutionCounts {
     pub problems: Vec<String>,
 }
 
-/// Judges each finished run by its business key's executions.
+/// Judges each finished run by its business key's executions; a problem line also says how
+/// often the run announced the execution on its event stream, when that was read.
 pub fn judge(
     executions: &Executions,
     effect: EffectMode,
     submissions: &[Submission],
     states: &[Option<RunState>],
+    announcements: Option<&Announcements>,
 ) -> ExecutionCounts {
     let mut counts = ExecutionCounts {
         charges_per_key: executions.per_key.values().copied().max().unwrap_or(0),
         ..ExecutionCounts::default()
     };
-    for (submission, state) in submissions.iter().zip(states) {
+    for (index, (submission, state)) in submissions.iter().zip(states).enumerate() {
         let Some(state) = state.as_ref().filter(|s| s.is_final()) else {
             continue; // never accepted or never finished: counted as such elsewhere
         };
@@ -115,7 +118,12 @@ pub fn judge(
             _ => continue,
         };
         if counts.problems.len() < 5 {
-            counts.problems.push(problem);
+            let announced = announcements
+                .and_then(|a| a.of(index))
+                .map_or_else(String::new, |a| {
+                    format!(" (side_effect.executing seen {} time(s))", a.total())
+                });
+            counts.problems.push(format!("{problem}{announced}"));
         }
     }
     counts

@@ -1,8 +1,10 @@
 //! `sidefx torture`: tries hard to make a side effect happen twice or get lost, and counts
 //! from the API whether it did. Each scenario gets its own local stack (see `stack`), its load
 //! and its chaos (`matrix`, `storm`, `restarts`), then a wait for quiescence and a settled
-//! `/debug/verify` (`scenario`); `evidence` counts and `report` prints the table.
+//! `/debug/verify` (`scenario`); `evidence` counts — the effect's ledger (`executions`) judges,
+//! the runs' `side_effect.executing` events (`announcements`) inform — and `report` prints.
 
+mod announcements;
 mod args;
 mod evidence;
 mod executions;

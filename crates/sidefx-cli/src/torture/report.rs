@@ -18,8 +18,9 @@ pub struct TortureReport {
 }
 
 /// Columns: `charges/key` is the most executions of one business key in the effect's ledger
-/// (1 = exactly once), `repeats` the requests its idempotency keys collapsed.
-const HEADER: [&str; 14] = [
+/// (1 = exactly once), `repeats` the requests its idempotency keys collapsed, `executing` the
+/// most `side_effect.executing` events of one effect (an announcement, not an execution).
+const HEADER: [&str; 15] = [
     "scenario",
     "workers",
     "accepted",
@@ -28,6 +29,7 @@ const HEADER: [&str; 14] = [
     "duplicates",
     "charges/key",
     "repeats",
+    "executing",
     "lost",
     "p50",
     "p99",
@@ -38,7 +40,7 @@ const HEADER: [&str; 14] = [
 
 /// Prints the table with aligned columns.
 pub fn print_table(report: &TortureReport, style: Style) {
-    let rows: Vec<[String; 14]> = report.scenarios.iter().map(row).collect();
+    let rows: Vec<[String; 15]> = report.scenarios.iter().map(row).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -98,7 +100,17 @@ fn count(value: Option<u64>) -> String {
     value.map_or_else(|| "-".to_owned(), |n| n.to_string())
 }
 
-fn row(r: &ScenarioResult) -> [String; 14] {
+/// The `executing` cell: the most announcements of one effect, and how many finished runs'
+/// streams were not read to their end (`-`: none could be read).
+fn executing(r: &ScenarioResult) -> String {
+    let most = count(r.executing);
+    match r.executing_unread {
+        0 => most,
+        n => format!("{most} ({n} unread)"),
+    }
+}
+
+fn row(r: &ScenarioResult) -> [String; 15] {
     let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
     let verify = if r.verify_clean {
         "clean".to_owned()
@@ -118,6 +130,7 @@ fn row(r: &ScenarioResult) -> [String; 14] {
         r.duplicates.to_string(),
         count(r.charges_per_key),
         count(r.repeats),
+        executing(r),
         lost,
         ms(r.p50_ms),
         ms(r.p99_ms),

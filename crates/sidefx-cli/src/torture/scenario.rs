@@ -1,10 +1,12 @@
 //! One scenario from start to verdict: a fresh stack, the load (with the scenario's chaos
-//! running alongside), the wait for quiescence, `/debug/verify`, and the counts.
+//! running alongside), the wait for quiescence, `/debug/verify`, the ledger and the runs'
+//! event streams, and the counts.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::announcements;
 use super::evidence::{self, ScenarioResult};
 use super::stack::{TortureStack, WorkerTuning};
 use super::{restarts, storm};
@@ -65,6 +67,13 @@ pub async fn run(scenario: Scenario, dir: DataDir, settings: Settings) -> Result
     let worker_restarts = stack.worker_restarts();
     // Read while the provider still runs; every run is final (or given up on) by now.
     let executions = stack.executions().await;
+    // The announcements too, while the API and DriftQ still run.
+    let announced = match &outcome {
+        Ok((submissions, states, ..)) => {
+            announcements::read(stack.api_url(), submissions, states).await
+        }
+        Err(_) => Ok(announcements::Announcements::default()),
+    };
     stack.stop().await?;
     let (submissions, states, report, service_kills) = outcome?;
     let executions = executions?;
@@ -76,6 +85,8 @@ pub async fn run(scenario: Scenario, dir: DataDir, settings: Settings) -> Result
         states: &states,
         report: report.as_ref(),
         executions: executions.as_ref(),
+        // A client that cannot be built leaves the column empty, like a stream not read.
+        announcements: announced.as_ref().ok(),
         kills: worker_restarts? + service_kills,
         elapsed: started.elapsed(),
     }))
