@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use sidefx_core::config::{DriftqArgs, StoreArgs, TelemetryArgs};
+use sidefx_core::config::{ChaosArgs, DriftqArgs, StoreArgs, TelemetryArgs};
 
 use crate::cors::AllowedOrigins;
 
@@ -31,6 +31,10 @@ pub struct ApiConfig {
     /// Logging.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+
+    /// Whether runs may set the chaos switches (`SIDEFX_CHAOS`).
+    #[command(flatten)]
+    pub chaos: ChaosArgs,
 
     /// Browser origins allowed by CORS: comma-separated, or `*` for any. `*` lets every web
     /// page a user opens call this API from their browser, so it is refused at startup

@@ -26,6 +26,12 @@ pub enum ApiError {
     /// 400: the body is not JSON at all (syntax error, truncated, trailing data).
     #[error("malformed JSON body: {0}")]
     MalformedJson(String),
+    /// 422: the request sets a chaos switch and this server runs without `SIDEFX_CHAOS`.
+    #[error("{field}: the chaos switches are disabled on this server (SIDEFX_CHAOS is off)")]
+    ChaosDisabled {
+        /// `fail_mode` or `fail_before_effect_n`.
+        field: &'static str,
+    },
     /// 422: the `Idempotency-Key` was already used for a request with a different body.
     #[error("Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
@@ -86,7 +92,7 @@ pub enum ApiError {
     "field": "business_key"
 }))]
 pub struct ErrorBody {
-    /// Stable machine-readable code: `invalid_request`, `malformed_json`,
+    /// Stable machine-readable code: `invalid_request`, `malformed_json`, `chaos_disabled`,
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
     /// `payload_too_large`, `request_timeout`, `misdirected_request`, `overloaded`,
     /// `too_many_streams`, `broker_backpressure`, `broker_unavailable`,
@@ -94,7 +100,7 @@ pub struct ErrorBody {
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
-    /// The request field (or header) at fault, for `invalid_request` and
+    /// The request field (or header) at fault, for `invalid_request`, `chaos_disabled` and
     /// `idempotency_key_reused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -116,6 +122,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
             }
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::ChaosDisabled { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "chaos_disabled"),
             ApiError::IdempotencyKeyReused => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
@@ -147,6 +154,7 @@ impl ApiError {
         let (message, field) = match self {
             ApiError::InvalidRequest { field, .. } => (self.to_string(), Some(field.to_string())),
             ApiError::IdempotencyKeyReused => (self.to_string(), Some("Idempotency-Key".into())),
+            ApiError::ChaosDisabled { field } => (self.to_string(), Some((*field).to_owned())),
             ApiError::BrokerBackpressure { .. } => (
                 "the message broker is overloaded; retry after the Retry-After delay".into(),
                 None,

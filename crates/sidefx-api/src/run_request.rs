@@ -60,8 +60,25 @@ impl CreateRunBody {
     }
 }
 
+/// Refuses a request that sets a chaos switch unless the server runs with `SIDEFX_CHAOS`:
+/// `fail_mode` crashes a worker on purpose, so without this any client could take the
+/// workers down. A request that spells out the defaults (`"fail_mode":"none"`) passes.
+pub fn check_chaos(request: &RunRequest, chaos_enabled: bool) -> Result<(), ApiError> {
+    if chaos_enabled {
+        return Ok(());
+    }
+    if request.fail_mode != FailMode::None {
+        return Err(ApiError::ChaosDisabled { field: "fail_mode" });
+    }
+    if request.fail_before_effect_n != 0 {
+        return Err(ApiError::ChaosDisabled {
+            field: "fail_before_effect_n",
+        });
+    }
+    Ok(())
+}
+
 /// The 422 of a broken rule.
-#[expect(clippy::needless_pass_by_value, reason = "used as map_err(invalid)")]
 fn invalid(violation: RuleViolation) -> ApiError {
     ApiError::invalid(violation.field, violation.rule)
 }

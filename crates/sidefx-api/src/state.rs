@@ -48,6 +48,8 @@ pub struct AppState {
     pub(crate) stream_limits: StreamLimits,
     /// `Host` allow-list (empty = any).
     pub(crate) allowed_hosts: AllowedHosts,
+    /// `SIDEFX_CHAOS`: whether a run may set the chaos switches.
+    pub(crate) chaos: bool,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -93,6 +95,7 @@ impl AppState {
         state.timeouts = Timeouts::from_config(config);
         state.stream_limits = StreamLimits::new(config.max_streams, config.max_streams_per_client);
         state.allowed_hosts = AllowedHosts::new(&config.allowed_hosts);
+        state.chaos = config.chaos.enabled;
         Ok(state)
     }
 
@@ -116,6 +119,7 @@ impl AppState {
             timeouts: Timeouts::default(),
             stream_limits: StreamLimits::new(DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT),
             allowed_hosts: AllowedHosts::default(),
+            chaos: false,
             shutdown: Arc::new(watch::channel(false).0),
         }
     }
@@ -131,6 +135,13 @@ impl AppState {
     #[must_use]
     pub fn with_max_connections(mut self, limit: u32) -> AppState {
         self.max_connections = limit.max(1);
+        self
+    }
+
+    /// The same state, accepting runs that set the chaos switches (`SIDEFX_CHAOS`) or not.
+    #[must_use]
+    pub fn with_chaos(mut self, enabled: bool) -> AppState {
+        self.chaos = enabled;
         self
     }
 

@@ -12,6 +12,7 @@ pub mod consume_loop;
 pub mod dlq_archive;
 pub mod effect;
 pub mod failure;
+pub mod intake;
 pub mod local_claims;
 pub mod metrics_listener;
 pub mod mutation;
@@ -195,6 +196,7 @@ fn step_context(
         local_claims: LocalClaims::new(),
         retry_wakeup: Arc::new(Notify::new()),
         mutation: config.mutation,
+        chaos: config.chaos.enabled,
     }
 }
 

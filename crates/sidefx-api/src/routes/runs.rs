@@ -13,7 +13,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdempotencyKey, RunIdPath};
 use crate::routes::debug::SideEffectView;
 use crate::run_messages::RunMessages;
-use crate::run_request::{CreateRunBody, RunRequest};
+use crate::run_request::{self, CreateRunBody, RunRequest};
 use crate::state::AppState;
 
 /// Response header set when `POST /runs` answered from an earlier request's run.
@@ -44,8 +44,9 @@ pub struct CreateRunResponse {
             headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid field, header or content type; or an \
-            Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 422, description = "Invalid field, header or content type; an \
+            Idempotency-Key reused with another body; or a chaos switch set while the server \
+            runs without SIDEFX_CHAOS (`chaos_disabled`)", body = ErrorBody),
         (status = 500, description = "Store failure", body = ErrorBody),
         (status = 502, description = "Broker refused the message", body = ErrorBody),
         (status = 503, description = "Broker unavailable or full, or this API serving its \
@@ -61,6 +62,7 @@ pub async fn create_run(
     // connection at once (a refused one stored nothing, so retrying it is always safe).
     let _admitted = state.admit_run()?;
     let request = body.validate()?;
+    run_request::check_chaos(&request, state.chaos)?;
     let new_run = new_run(&request, idempotency_key)?;
     // The store's UNIQUE(idempotency_key) decides between concurrent requests with one key.
     let (run, replayed) = match state.store.create_run(new_run).await? {
