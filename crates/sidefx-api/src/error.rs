@@ -9,6 +9,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sidefx_core::telemetry::untrusted;
 use utoipa::ToSchema;
 
 /// Everything a request can fail with. Handlers return `Result<_, ApiError>`; the
@@ -191,16 +192,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if matches!(self, ApiError::Internal(_)) {
-            tracing::error!(status = status.as_u16(), code, error = %self, "request failed");
+            tracing::error!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request failed");
         } else if matches!(self, ApiError::Overloaded) {
             // Shedding is the designed answer to overload: a warning per refused request
             // would add log I/O exactly when the process is busiest.
             tracing::debug!(status = status.as_u16(), code, "request shed");
         } else if status.is_server_error() {
             // The broker's trouble, not ours: worth a warning, and the client retries.
-            tracing::warn!(status = status.as_u16(), code, error = %self, "request failed");
+            tracing::warn!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), code, error = %self, "request rejected");
+            tracing::debug!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request rejected");
         }
         let mut response = (status, Json(self.body(code))).into_response();
         let retry_after = match &self {

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftq_client::{Client, ConsumeRequest};
+use sidefx_core::telemetry::untrusted;
 use sidefx_core::topics::{DLQ_ARCHIVE_GROUP, partitions_for};
 use sidefx_core::{
     Artifacts, COMMANDS_TOPIC, DLQ_TOPIC, PublishError, Publisher, Store, StoreError,
@@ -221,7 +222,7 @@ async fn ensure_topics(publisher: &Publisher, mut stop: watch::Receiver<bool>) -
             Ok(()) => return true,
             Err(err) => {
                 warn!(
-                    error = %err,
+                    error = %untrusted(&err.to_string()),
                     retry_in_ms = wait.as_millis(),
                     "cannot create topics yet; retrying",
                 )
