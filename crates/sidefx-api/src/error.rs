@@ -71,6 +71,9 @@ pub enum ApiError {
     /// this client).
     #[error("too many event streams open")]
     TooManyStreams,
+    /// 503 + `Retry-After`: another `/debug/verify` is running in this process.
+    #[error("another verification is running")]
+    VerifyBusy,
     /// 408: the client did not send its body, or the request did not complete, in time.
     #[error("request took too long")]
     RequestTimeout,
@@ -96,7 +99,7 @@ pub struct ErrorBody {
     /// Stable machine-readable code: `invalid_request`, `malformed_json`, `chaos_disabled`,
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
     /// `payload_too_large`, `request_timeout`, `misdirected_request`, `overloaded`,
-    /// `too_many_streams`, `broker_backpressure`, `broker_unavailable`,
+    /// `too_many_streams`, `verify_busy`, `broker_backpressure`, `broker_unavailable`,
     /// `storage_unavailable`, `broker_error`, `internal`.
     pub error: String,
     /// Human-readable explanation.
@@ -142,6 +145,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
             ApiError::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+            ApiError::VerifyBusy => (StatusCode::SERVICE_UNAVAILABLE, "verify_busy"),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::MisdirectedHost => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
             ApiError::BrokerRejected(_) => (StatusCode::BAD_GATEWAY, "broker_error"),
@@ -207,6 +211,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::BrokerBackpressure { retry_after, .. } => Some(*retry_after),
             ApiError::Overloaded | ApiError::TooManyStreams => Some(OVERLOADED_RETRY_AFTER),
+            ApiError::VerifyBusy => Some(UNAVAILABLE_RETRY_AFTER),
             ApiError::BrokerUnavailable(_) | ApiError::StorageUnavailable(_) => {
                 Some(UNAVAILABLE_RETRY_AFTER)
             }

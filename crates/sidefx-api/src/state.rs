@@ -50,6 +50,9 @@ pub struct AppState {
     pub(crate) allowed_hosts: AllowedHosts,
     /// `SIDEFX_CHAOS`: whether a run may set the chaos switches.
     pub(crate) chaos: bool,
+    /// One `/debug/verify` at a time: each reads every row and ticket, so concurrent ones
+    /// only multiply the memory and make every one of them slow.
+    pub(crate) verify_gate: Arc<Semaphore>,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -120,6 +123,7 @@ impl AppState {
             stream_limits: StreamLimits::new(DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT),
             allowed_hosts: AllowedHosts::default(),
             chaos: false,
+            verify_gate: Arc::new(Semaphore::new(1)),
             shutdown: Arc::new(watch::channel(false).0),
         }
     }
