@@ -208,6 +208,10 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request rejected");
         }
         let mut response = (status, Json(self.body(code))).into_response();
+        if let ApiError::BrokerBackpressure { reason, .. } = &self {
+            let seen = crate::broker_pressure::BackpressureSeen(reason.clone());
+            response.extensions_mut().insert(seen);
+        }
         let retry_after = match &self {
             ApiError::BrokerBackpressure { retry_after, .. } => Some(*retry_after),
             ApiError::Overloaded | ApiError::TooManyStreams => Some(OVERLOADED_RETRY_AFTER),

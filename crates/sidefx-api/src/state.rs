@@ -9,6 +9,7 @@ use sidefx_core::metrics::PrometheusHandle;
 use sidefx_core::{Artifacts, Publisher, Store, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::broker_pressure::BrokerPressure;
 use crate::config::ApiConfig;
 use crate::cors::AllowedOrigins;
 use crate::error::ApiError;
@@ -53,6 +54,8 @@ pub struct AppState {
     /// One `/debug/verify` at a time: each reads every row and ticket, so concurrent ones
     /// only multiply the memory and make every one of them slow.
     pub(crate) verify_gate: Arc<Semaphore>,
+    /// The broker's last backpressure refusal, for `/healthz`.
+    pub(crate) broker_pressure: BrokerPressure,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -124,6 +127,7 @@ impl AppState {
             allowed_hosts: AllowedHosts::default(),
             chaos: false,
             verify_gate: Arc::new(Semaphore::new(1)),
+            broker_pressure: BrokerPressure::default(),
             shutdown: Arc::new(watch::channel(false).0),
         }
     }

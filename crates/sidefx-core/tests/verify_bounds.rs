@@ -3,7 +3,10 @@
 //! one bounded page of rows, all of them still counted.
 
 #[path = "verify/fixture.rs"]
-#[allow(dead_code, reason = "the fixture is shared with verify.rs, which uses all of it")]
+#[allow(
+    dead_code,
+    reason = "the fixture is shared with verify.rs, which uses all of it"
+)]
 mod fixture;
 
 use std::time::{Duration, Instant};
