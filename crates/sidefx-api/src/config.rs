@@ -53,6 +53,12 @@ pub struct ApiConfig {
     #[arg(long, env = "API_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Bearer token that `/debug/*` and `/metrics` require (`Authorization: Bearer
+    /// <token>`; 401 otherwise). Unset or empty: they are open, which suits the default
+    /// loopback address; set it whenever others can reach the API.
+    #[arg(long, env = "API_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Time a client has to send a request's line and headers (ms); then the connection is
     /// closed. Also how long an idle keep-alive connection stays open. Bounds slow clients
     /// that trickle header bytes to hold connections.

@@ -77,6 +77,9 @@ pub enum ApiError {
     /// 408: the client did not send its body, or the request did not complete, in time.
     #[error("request took too long")]
     RequestTimeout,
+    /// 401: an admin route (`/debug/*`, `/metrics`) without the `API_ADMIN_TOKEN` bearer.
+    #[error("this route needs Authorization: Bearer <API_ADMIN_TOKEN>")]
+    Unauthorized,
     /// 421: the `Host` header is not in `API_ALLOWED_HOSTS`.
     #[error("this server does not answer for that Host")]
     MisdirectedHost,
@@ -98,8 +101,8 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// Stable machine-readable code: `invalid_request`, `malformed_json`, `chaos_disabled`,
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `request_timeout`, `misdirected_request`, `overloaded`,
-    /// `too_many_streams`, `verify_busy`, `broker_backpressure`, `broker_unavailable`,
+    /// `payload_too_large`, `unauthorized`, `request_timeout`, `misdirected_request`,
+    /// `overloaded`, `too_many_streams`, `verify_busy`, `broker_backpressure`, `broker_unavailable`,
     /// `storage_unavailable`, `broker_error`, `internal`.
     pub error: String,
     /// Human-readable explanation.
@@ -148,6 +151,7 @@ impl ApiError {
             ApiError::VerifyBusy => (StatusCode::SERVICE_UNAVAILABLE, "verify_busy"),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::MisdirectedHost => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BrokerRejected(_) => (StatusCode::BAD_GATEWAY, "broker_error"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -221,6 +225,12 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
+        if matches!(self, ApiError::Unauthorized) {
+            let bearer = HeaderValue::from_static("Bearer");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, bearer);
+        }
         if let Some(retry_after) = retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

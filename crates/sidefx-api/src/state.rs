@@ -56,6 +56,8 @@ pub struct AppState {
     pub(crate) verify_gate: Arc<Semaphore>,
     /// The broker's last backpressure refusal, for `/healthz`.
     pub(crate) broker_pressure: BrokerPressure,
+    /// `API_ADMIN_TOKEN`: required by `/debug/*` and `/metrics` when set.
+    pub(crate) admin_token: Option<Arc<str>>,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -102,6 +104,12 @@ impl AppState {
         state.stream_limits = StreamLimits::new(config.max_streams, config.max_streams_per_client);
         state.allowed_hosts = AllowedHosts::new(&config.allowed_hosts);
         state.chaos = config.chaos.enabled;
+        // Compose passes an unset variable as empty: that means "no token", not "".
+        state.admin_token = config
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(Arc::from);
         Ok(state)
     }
 
@@ -128,6 +136,7 @@ impl AppState {
             chaos: false,
             verify_gate: Arc::new(Semaphore::new(1)),
             broker_pressure: BrokerPressure::default(),
+            admin_token: None,
             shutdown: Arc::new(watch::channel(false).0),
         }
     }

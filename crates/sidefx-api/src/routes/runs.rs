@@ -188,7 +188,10 @@ pub async fn get_run(
         .await?
         .ok_or(ApiError::RunNotFound)?;
     let effects = state.store.effects_for_run(&run_id).await?;
-    let view = RunView::new(run, effects.into_iter().map(SideEffectView::from).collect())?;
+    let effects = effects
+        .into_iter()
+        .map(|row| SideEffectView::new(row, &state.artifacts));
+    let view = RunView::new(run, effects.collect())?;
     Ok(Json(view))
 }
 
