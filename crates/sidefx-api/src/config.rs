@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use sidefx_core::config::{DriftqArgs, StoreArgs, TelemetryArgs};
+use sidefx_core::config::{ChaosArgs, DriftqArgs, StoreArgs, TelemetryArgs};
 
 use crate::cors::AllowedOrigins;
 
@@ -32,6 +32,10 @@ pub struct ApiConfig {
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 
+    /// Whether runs may set the chaos switches (`SIDEFX_CHAOS`).
+    #[command(flatten)]
+    pub chaos: ChaosArgs,
+
     /// Browser origins allowed by CORS: comma-separated, or `*` for any. `*` lets every web
     /// page a user opens call this API from their browser, so it is refused at startup
     /// unless `API_ALLOW_ANY_ORIGIN=1` confirms it (then it is logged as a warning).
@@ -48,6 +52,12 @@ pub struct ApiConfig {
     /// Protects a loopback API from DNS rebinding. Unset: any Host.
     #[arg(long, env = "API_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+
+    /// Bearer token that `/debug/*` and `/metrics` require (`Authorization: Bearer
+    /// <token>`; 401 otherwise). Unset or empty: they are open, which suits the default
+    /// loopback address; set it whenever others can reach the API.
+    #[arg(long, env = "API_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// Time a client has to send a request's line and headers (ms); then the connection is
     /// closed. Also how long an idle keep-alive connection stays open. Bounds slow clients

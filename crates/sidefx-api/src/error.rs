@@ -9,6 +9,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sidefx_core::telemetry::untrusted;
 use utoipa::ToSchema;
 
 /// Everything a request can fail with. Handlers return `Result<_, ApiError>`; the
@@ -26,6 +27,12 @@ pub enum ApiError {
     /// 400: the body is not JSON at all (syntax error, truncated, trailing data).
     #[error("malformed JSON body: {0}")]
     MalformedJson(String),
+    /// 422: the request sets a chaos switch and this server runs without `SIDEFX_CHAOS`.
+    #[error("{field}: the chaos switches are disabled on this server (SIDEFX_CHAOS is off)")]
+    ChaosDisabled {
+        /// `fail_mode` or `fail_before_effect_n`.
+        field: &'static str,
+    },
     /// 422: the `Idempotency-Key` was already used for a request with a different body.
     #[error("Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
@@ -64,9 +71,15 @@ pub enum ApiError {
     /// this client).
     #[error("too many event streams open")]
     TooManyStreams,
+    /// 503 + `Retry-After`: another `/debug/verify` is running in this process.
+    #[error("another verification is running")]
+    VerifyBusy,
     /// 408: the client did not send its body, or the request did not complete, in time.
     #[error("request took too long")]
     RequestTimeout,
+    /// 401: an admin route (`/debug/*`, `/metrics`) without the `API_ADMIN_TOKEN` bearer.
+    #[error("this route needs Authorization: Bearer <API_ADMIN_TOKEN>")]
+    Unauthorized,
     /// 421: the `Host` header is not in `API_ALLOWED_HOSTS`.
     #[error("this server does not answer for that Host")]
     MisdirectedHost,
@@ -86,15 +99,15 @@ pub enum ApiError {
     "field": "business_key"
 }))]
 pub struct ErrorBody {
-    /// Stable machine-readable code: `invalid_request`, `malformed_json`,
+    /// Stable machine-readable code: `invalid_request`, `malformed_json`, `chaos_disabled`,
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `request_timeout`, `misdirected_request`, `overloaded`,
-    /// `too_many_streams`, `broker_backpressure`, `broker_unavailable`,
+    /// `payload_too_large`, `unauthorized`, `request_timeout`, `misdirected_request`,
+    /// `overloaded`, `too_many_streams`, `verify_busy`, `broker_backpressure`, `broker_unavailable`,
     /// `storage_unavailable`, `broker_error`, `internal`.
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
-    /// The request field (or header) at fault, for `invalid_request` and
+    /// The request field (or header) at fault, for `invalid_request`, `chaos_disabled` and
     /// `idempotency_key_reused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -116,6 +129,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
             }
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::ChaosDisabled { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "chaos_disabled"),
             ApiError::IdempotencyKeyReused => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
@@ -134,8 +148,10 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
             ApiError::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+            ApiError::VerifyBusy => (StatusCode::SERVICE_UNAVAILABLE, "verify_busy"),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::MisdirectedHost => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BrokerRejected(_) => (StatusCode::BAD_GATEWAY, "broker_error"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -147,6 +163,7 @@ impl ApiError {
         let (message, field) = match self {
             ApiError::InvalidRequest { field, .. } => (self.to_string(), Some(field.to_string())),
             ApiError::IdempotencyKeyReused => (self.to_string(), Some("Idempotency-Key".into())),
+            ApiError::ChaosDisabled { field } => (self.to_string(), Some((*field).to_owned())),
             ApiError::BrokerBackpressure { .. } => (
                 "the message broker is overloaded; retry after the Retry-After delay".into(),
                 None,
@@ -183,26 +200,37 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if matches!(self, ApiError::Internal(_)) {
-            tracing::error!(status = status.as_u16(), code, error = %self, "request failed");
+            tracing::error!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request failed");
         } else if matches!(self, ApiError::Overloaded) {
             // Shedding is the designed answer to overload: a warning per refused request
             // would add log I/O exactly when the process is busiest.
             tracing::debug!(status = status.as_u16(), code, "request shed");
         } else if status.is_server_error() {
             // The broker's trouble, not ours: worth a warning, and the client retries.
-            tracing::warn!(status = status.as_u16(), code, error = %self, "request failed");
+            tracing::warn!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), code, error = %self, "request rejected");
+            tracing::debug!(status = status.as_u16(), code, error = %untrusted(&self.to_string()), "request rejected");
         }
         let mut response = (status, Json(self.body(code))).into_response();
+        if let ApiError::BrokerBackpressure { reason, .. } = &self {
+            let seen = crate::broker_pressure::BackpressureSeen(reason.clone());
+            response.extensions_mut().insert(seen);
+        }
         let retry_after = match &self {
             ApiError::BrokerBackpressure { retry_after, .. } => Some(*retry_after),
             ApiError::Overloaded | ApiError::TooManyStreams => Some(OVERLOADED_RETRY_AFTER),
+            ApiError::VerifyBusy => Some(UNAVAILABLE_RETRY_AFTER),
             ApiError::BrokerUnavailable(_) | ApiError::StorageUnavailable(_) => {
                 Some(UNAVAILABLE_RETRY_AFTER)
             }
             _ => None,
         };
+        if matches!(self, ApiError::Unauthorized) {
+            let bearer = HeaderValue::from_static("Bearer");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, bearer);
+        }
         if let Some(retry_after) = retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

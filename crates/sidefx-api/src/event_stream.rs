@@ -11,6 +11,7 @@ use axum::response::sse::Event as SseEvent;
 use driftq_client::{AckTarget, ConsumeRequest, Consumer, Message};
 use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
+use sidefx_core::telemetry::untrusted;
 use sidefx_core::{Event, Publisher, RunId};
 
 /// Times in a row the events topic may be recreated before the stream gives up (a broker
@@ -95,7 +96,7 @@ impl EventPump {
             self.topic_recoveries += 1;
             tracing::warn!(%topic, "events topic missing on the broker; recreating it");
             if let Err(err) = self.publisher.recreate_topic(&topic).await {
-                tracing::warn!(%topic, error = %err, "recreating the events topic failed");
+                tracing::warn!(%topic, error = %untrusted(&err.to_string()), "recreating the events topic failed");
             }
             let request = self.consumer.request().clone();
             self.consumer = self.publisher.client().consume(request);
@@ -103,10 +104,10 @@ impl EventPump {
         }
         if err.is_transient() {
             // The consumer reconnects by itself (with backoff); just note it.
-            tracing::debug!(%topic, error = %err, "event consumer interrupted");
+            tracing::debug!(%topic, error = %untrusted(&err.to_string()), "event consumer interrupted");
             return Some(());
         }
-        tracing::warn!(%topic, error = %err, "event consumer refused; ending the SSE stream");
+        tracing::warn!(%topic, error = %untrusted(&err.to_string()), "event consumer refused; ending the SSE stream");
         None
     }
 
@@ -119,7 +120,7 @@ impl EventPump {
                     topic = %self.consumer.request().topic,
                     partition = message.partition,
                     offset = message.offset,
-                    error = %err,
+                    error = %untrusted(&err.to_string()),
                     "skipping an event that does not decode"
                 );
                 None
@@ -138,7 +139,7 @@ async fn ack(client: &driftq_client::Client, target: &AckTarget) {
             tracing::debug!(offset = target.offset, "event already acked");
         }
         Err(err) => {
-            tracing::warn!(topic = %target.topic, offset = target.offset, error = %err, "event ack failed");
+            tracing::warn!(topic = %target.topic, offset = target.offset, error = %untrusted(&err.to_string()), "event ack failed");
         }
     }
 }
@@ -147,6 +148,6 @@ async fn ack(client: &driftq_client::Client, target: &AckTarget) {
 fn to_sse<T: Serialize>(value: &T) -> Option<SseEvent> {
     SseEvent::default()
         .json_data(value)
-        .inspect_err(|err| tracing::error!(error = %err, "cannot encode an SSE event"))
+        .inspect_err(|err| tracing::error!(error = %untrusted(&err.to_string()), "cannot encode an SSE event"))
         .ok()
 }

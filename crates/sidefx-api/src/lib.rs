@@ -6,6 +6,8 @@
 //! [`app`] builds the router (tests drive it with `tower::ServiceExt::oneshot`); [`serve`]
 //! runs it until a shutdown future completes.
 
+pub mod admin_auth;
+pub mod broker_pressure;
 pub mod config;
 pub mod conn_limit;
 pub mod cors;
@@ -67,6 +69,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             host_check::check_host,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin_auth::require_token,
         ));
     Router::new()
         .route("/runs", post(runs::create_run))
@@ -94,6 +100,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             timeouts::request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            broker_pressure::observe,
         ))
         .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

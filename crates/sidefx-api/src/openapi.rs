@@ -35,6 +35,7 @@ use crate::run_request::{CreateRunBody, RunRequest};
         runs::RunView,
         health::HealthResponse,
         health::DriftqHealth,
+        health::Backpressure,
         debug::SideEffectView,
         debug::SideEffectsResponse,
         debug::ArtifactsResponse,

@@ -4,19 +4,13 @@
 
 use serde::Deserialize;
 pub use sidefx_core::RunRequest;
-use sidefx_core::{BusinessKey, FailMode};
+use sidefx_core::messages::rules::{
+    self, DEFAULT_AMOUNT, DEFAULT_MAX_ATTEMPTS, FAIL_BEFORE_EFFECT_RANGE, MAX_ATTEMPTS_RANGE,
+};
+use sidefx_core::{BusinessKey, FailMode, RuleViolation};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-
-/// The original starter's default amount.
-const DEFAULT_AMOUNT: f64 = 49.99;
-/// The original starter's default attempt budget.
-const DEFAULT_MAX_ATTEMPTS: i64 = 5;
-/// Attempts a run may be given; more only delays the dead letter.
-const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<i64> = 1..=20;
-/// Injected failures a run may ask for; anything above `max_attempts` just dead-letters.
-const FAIL_BEFORE_EFFECT_RANGE: std::ops::RangeInclusive<i64> = 0..=100;
 
 /// Request body of `POST /runs`, as sent. An unknown field is a 422 naming it (the original
 /// ignored it, so a typo such as `"amout": 3` silently charged the default amount).
@@ -42,47 +36,53 @@ pub struct CreateRunBody {
 }
 
 impl CreateRunBody {
-    /// Applies the defaults and checks every field; the error names the first bad field.
+    /// Applies the defaults and checks every field with the rules the worker applies to a
+    /// command too (`sidefx_core::messages::rules`); the error names the first bad field.
     pub fn validate(self) -> Result<RunRequest, ApiError> {
         let business_key = match self.business_key {
             None => return Err(ApiError::invalid("business_key", "is required")),
             Some(raw) => BusinessKey::parse(&raw)
                 .map_err(|err| ApiError::invalid("business_key", err.rule()))?,
         };
-        let amount = self.amount.unwrap_or(DEFAULT_AMOUNT);
-        // `-0.0 < 0.0` is false, so the sign bit is checked too: `-0` is not a valid amount.
-        if !amount.is_finite() || amount.is_sign_negative() {
-            return Err(ApiError::invalid("amount", "must be a finite number >= 0"));
-        }
+        let fail_before_effect_n = self.fail_before_effect_n.unwrap_or(0);
+        let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS.into());
         Ok(RunRequest {
             business_key,
-            amount,
-            fail_before_effect_n: in_range(
+            amount: rules::check_amount(self.amount.unwrap_or(DEFAULT_AMOUNT)).map_err(invalid)?,
+            fail_before_effect_n: rules::check_range(
                 "fail_before_effect_n",
-                self.fail_before_effect_n.unwrap_or(0),
+                fail_before_effect_n,
                 FAIL_BEFORE_EFFECT_RANGE,
-            )?,
+            )
+            .map_err(invalid)?,
             fail_mode: self.fail_mode.unwrap_or_default(),
-            max_attempts: in_range(
-                "max_attempts",
-                self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
-                MAX_ATTEMPTS_RANGE,
-            )?,
+            max_attempts: rules::check_range("max_attempts", max_attempts, MAX_ATTEMPTS_RANGE)
+                .map_err(invalid)?,
         })
     }
 }
 
-/// `value` as a `u32` if it lies in `range` (whose bounds fit a `u32`).
-fn in_range(
-    field: &'static str,
-    value: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<u32, ApiError> {
-    let message = || format!("must be between {} and {}", range.start(), range.end());
-    if !range.contains(&value) {
-        return Err(ApiError::invalid(field, message()));
+/// Refuses a request that sets a chaos switch unless the server runs with `SIDEFX_CHAOS`:
+/// `fail_mode` crashes a worker on purpose, so without this any client could take the
+/// workers down. A request that spells out the defaults (`"fail_mode":"none"`) passes.
+pub fn check_chaos(request: &RunRequest, chaos_enabled: bool) -> Result<(), ApiError> {
+    if chaos_enabled {
+        return Ok(());
     }
-    u32::try_from(value).map_err(|_| ApiError::invalid(field, message()))
+    if request.fail_mode != FailMode::None {
+        return Err(ApiError::ChaosDisabled { field: "fail_mode" });
+    }
+    if request.fail_before_effect_n != 0 {
+        return Err(ApiError::ChaosDisabled {
+            field: "fail_before_effect_n",
+        });
+    }
+    Ok(())
+}
+
+/// The 422 of a broken rule.
+fn invalid(violation: RuleViolation) -> ApiError {
+    ApiError::invalid(violation.field, violation.rule)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use sidefx_core::metrics::PrometheusHandle;
 use sidefx_core::{Artifacts, Publisher, Store, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::broker_pressure::BrokerPressure;
 use crate::config::ApiConfig;
 use crate::cors::AllowedOrigins;
 use crate::error::ApiError;
@@ -48,6 +49,15 @@ pub struct AppState {
     pub(crate) stream_limits: StreamLimits,
     /// `Host` allow-list (empty = any).
     pub(crate) allowed_hosts: AllowedHosts,
+    /// `SIDEFX_CHAOS`: whether a run may set the chaos switches.
+    pub(crate) chaos: bool,
+    /// One `/debug/verify` at a time: each reads every row and ticket, so concurrent ones
+    /// only multiply the memory and make every one of them slow.
+    pub(crate) verify_gate: Arc<Semaphore>,
+    /// The broker's last backpressure refusal, for `/healthz`.
+    pub(crate) broker_pressure: BrokerPressure,
+    /// `API_ADMIN_TOKEN`: required by `/debug/*` and `/metrics` when set.
+    pub(crate) admin_token: Option<Arc<str>>,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -93,6 +103,13 @@ impl AppState {
         state.timeouts = Timeouts::from_config(config);
         state.stream_limits = StreamLimits::new(config.max_streams, config.max_streams_per_client);
         state.allowed_hosts = AllowedHosts::new(&config.allowed_hosts);
+        state.chaos = config.chaos.enabled;
+        // Compose passes an unset variable as empty: that means "no token", not "".
+        state.admin_token = config
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(Arc::from);
         Ok(state)
     }
 
@@ -116,6 +133,10 @@ impl AppState {
             timeouts: Timeouts::default(),
             stream_limits: StreamLimits::new(DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT),
             allowed_hosts: AllowedHosts::default(),
+            chaos: false,
+            verify_gate: Arc::new(Semaphore::new(1)),
+            broker_pressure: BrokerPressure::default(),
+            admin_token: None,
             shutdown: Arc::new(watch::channel(false).0),
         }
     }
@@ -131,6 +152,13 @@ impl AppState {
     #[must_use]
     pub fn with_max_connections(mut self, limit: u32) -> AppState {
         self.max_connections = limit.max(1);
+        self
+    }
+
+    /// The same state, accepting runs that set the chaos switches (`SIDEFX_CHAOS`) or not.
+    #[must_use]
+    pub fn with_chaos(mut self, enabled: bool) -> AppState {
+        self.chaos = enabled;
         self
     }
 

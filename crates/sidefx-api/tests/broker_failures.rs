@@ -20,7 +20,10 @@ async fn healthz_and_post_runs_say_503_when_the_broker_is_down() {
     let mut app = TestApp::spawn().await;
     let (status, health) = app.get_json("/healthz").await;
     assert_eq!(status, 200);
-    assert_eq!(health, json!({"ok": true, "driftq": {"status": "ok"}}));
+    assert_eq!(
+        health,
+        json!({"ok": true, "status": "ok", "driftq": {"status": "ok"}})
+    );
 
     app.stop_broker().await;
     let (status, error) = app.get_json("/healthz").await;
@@ -59,6 +62,36 @@ async fn fill_commands_topic(client: &driftq_client::Client) {
             ProduceRequest::new(COMMANDS_TOPIC, filler.clone()).partition_override(partition);
         client.produce(&produce).await.expect("produce filler");
     }
+}
+
+#[tokio::test]
+async fn healthz_is_degraded_while_the_broker_refuses_runs_for_backpressure() {
+    let app = TestApp::spawn().await;
+    fill_commands_topic(&app.driftq()).await;
+    // The broker itself is healthy: only a full partition refuses the command.
+    let response = app
+        .post_run(&json!({"business_key": "order-refused"}), None)
+        .await;
+    assert_eq!(response.status(), 503);
+    let (status, health) = app.get_json("/healthz").await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(
+        (
+            &health["ok"],
+            &health["status"],
+            &health["driftq"]["status"]
+        ),
+        (&json!(false), &json!("degraded"), &json!("ok")),
+        "{health}"
+    );
+    let reason = health["backpressure"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("partition_buffer"), "{health}");
+    assert!(
+        health["backpressure"]["seen_ms_ago"].as_u64().is_some(),
+        "{health}"
+    );
 }
 
 #[tokio::test]

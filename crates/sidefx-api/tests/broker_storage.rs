@@ -90,7 +90,7 @@ async fn a_broker_out_of_disk_is_a_503_and_a_degraded_health() {
         .unwrap();
     assert_eq!(
         health,
-        serde_json::json!({"ok": false, "driftq": {"status": "degraded"}})
+        serde_json::json!({"ok": false, "status": "degraded", "driftq": {"status": "degraded"}})
     );
 
     std::fs::remove_file(filler).unwrap();
@@ -105,7 +105,7 @@ async fn a_broker_out_of_disk_is_a_503_and_a_degraded_health() {
         .unwrap();
     assert_eq!(
         health,
-        serde_json::json!({"ok": true, "driftq": {"status": "ok"}})
+        serde_json::json!({"ok": true, "status": "ok", "driftq": {"status": "ok"}})
     );
     api.stop().await;
     broker.shutdown().await;

@@ -28,6 +28,19 @@ pub struct StoreArgs {
     pub artifacts_dir: PathBuf,
 }
 
+/// The demo's chaos switches, shared by the API and the worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+pub struct ChaosArgs {
+    /// Honour the chaos switches of a run (`fail_mode` crashes the worker on purpose,
+    /// `fail_before_effect_n` fails attempts on purpose). Off by default, because with it
+    /// any client that can create a run can crash the workers: then the API answers 422
+    /// `chaos_disabled` to a request that sets them, and the worker ignores them in a
+    /// command (with a warning). The demo stacks turn it on; production leaves it off.
+    #[arg(long = "chaos", env = "SIDEFX_CHAOS", default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub enabled: bool,
+}
+
 /// How to log.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct TelemetryArgs {

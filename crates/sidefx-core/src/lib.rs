@@ -17,10 +17,11 @@ pub mod topics;
 pub mod verify;
 
 pub use artifacts::{ArtifactError, Artifacts, LedgerEntry, Ticket, TicketFile, TicketWrite};
-pub use config::{DriftqArgs, LogFormat, StoreArgs, TelemetryArgs};
+pub use config::{ChaosArgs, DriftqArgs, LogFormat, StoreArgs, TelemetryArgs};
 pub use ids::{BusinessKey, EffectId, IdError, RunId, StepId};
 pub use messages::{
-    Command, DlqKind, DlqRecord, Event, FailMode, RunCommand, RunRequest, SkipReason, now_ms,
+    Command, DlqKind, DlqRecord, Event, FailMode, RuleViolation, RunCommand, RunRequest,
+    SkipReason, now_ms,
 };
 pub use publisher::{PublishError, Publisher};
 pub use receipt::Receipt;

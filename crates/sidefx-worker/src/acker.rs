@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use driftq_client::{AckTarget, Client, Error};
 use sidefx_core::metrics::record_broker_error;
+use sidefx_core::telemetry::untrusted;
 use tracing::{debug, info, warn};
 
 /// Attempts per ack when the broker is briefly unreachable.
@@ -46,7 +47,7 @@ pub async fn ack(client: &Client, target: &AckTarget) -> AckResult {
                     topic = %target.topic,
                     partition,
                     offset,
-                    error = %err,
+                    error = %untrusted(&err.to_string()),
                     attempt,
                     "ack failed; retrying",
                 );
@@ -60,7 +61,7 @@ pub async fn ack(client: &Client, target: &AckTarget) -> AckResult {
                     topic = %target.topic,
                     partition,
                     offset,
-                    error = %err,
+                    error = %untrusted(&err.to_string()),
                     "ack failed; DriftQ will redeliver",
                 );
                 return AckResult::Failed;

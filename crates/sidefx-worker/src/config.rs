@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use sidefx_core::config::{DriftqArgs, StoreArgs, TelemetryArgs};
+use sidefx_core::config::{ChaosArgs, DriftqArgs, StoreArgs, TelemetryArgs};
 
 use crate::mutation::Mutation;
 
@@ -33,6 +33,10 @@ pub struct WorkerConfig {
     /// Log level and format.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+
+    /// Whether commands may crash or fail this worker on purpose (`SIDEFX_CHAOS`).
+    #[command(flatten)]
+    pub chaos: ChaosArgs,
 
     /// DriftQ consumer group. All workers of one deployment share it, so each command is
     /// delivered to one of them at a time.
@@ -231,6 +235,11 @@ mod tests {
         assert!(c.driftq_owner.starts_with("sidefx-worker-"));
         assert_eq!(c.metrics_addr, None, "no metrics listener unless asked for");
         assert_eq!(c.redrive_after(), Duration::from_secs(30));
+        assert!(
+            !c.chaos.enabled,
+            "chaos switches are off unless SIDEFX_CHAOS says so"
+        );
+        assert!(parse(&["--chaos"]).unwrap().chaos.enabled);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use driftq_client::{AckTarget, Client, ConsumeRequest, Message};
 use futures::FutureExt;
+use sidefx_core::telemetry::untrusted;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use tracing::{debug, error, info, warn};
@@ -97,7 +98,7 @@ fn start_step(
         );
         return;
     }
-    debug!(partition, offset, attempts = msg.attempts, key = %msg.key, "message received");
+    debug!(partition, offset, attempts = msg.attempts, key = %untrusted(&msg.key), "message received");
     let ctx = ctx.clone();
     steps.spawn(async move {
         let started = Instant::now();
@@ -148,7 +149,7 @@ fn on_finished(
             warn!(
                 partition,
                 offset,
-                error = %err,
+                error = %untrusted(&err.to_string()),
                 "step failed; not acking, DriftQ will redeliver",
             );
             false

@@ -7,6 +7,7 @@
 //! the same record twice, which the insert ignores.
 
 use driftq_client::{Client, Message};
+use sidefx_core::telemetry::untrusted;
 use sidefx_core::{DlqRecord, Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -42,7 +43,7 @@ async fn archive(store: &Store, msg: &Message) -> bool {
         Err(err) => {
             // Not ours (someone produced to sidefx.dlq by hand). Ack it so it cannot jam the
             // topic; it stays readable in the topic's log.
-            error!(partition = msg.partition, offset = msg.offset, error = %err, value = %msg.value,
+            error!(partition = msg.partition, offset = msg.offset, error = %untrusted(&err.to_string()), value = %untrusted(&msg.value),
                 "dlq archive: undecodable record acked without archiving");
             return true;
         }
@@ -60,7 +61,7 @@ async fn archive(store: &Store, msg: &Message) -> bool {
         Err(err) => {
             warn!(
                 run_id = %record.run_id,
-                error = %err,
+                error = %untrusted(&err.to_string()),
                 "dlq archive: store failed; not acking, DriftQ will redeliver",
             );
             false

@@ -15,6 +15,7 @@ pub mod effect;
 pub mod effect_failure;
 pub mod failure;
 pub mod heartbeat;
+pub mod intake;
 pub mod local_claims;
 pub mod metrics_listener;
 pub mod mutation;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftq_client::{Client, ConsumeRequest};
+use sidefx_core::telemetry::untrusted;
 use sidefx_core::topics::{DLQ_ARCHIVE_GROUP, partitions_for};
 use sidefx_core::{
     Artifacts, COMMANDS_TOPIC, DLQ_TOPIC, PublishError, Publisher, Store, StoreError,
@@ -202,6 +204,7 @@ fn step_context(
         local_claims: LocalClaims::new(),
         retry_wakeup: Arc::new(Notify::new()),
         mutation: config.mutation,
+        chaos: config.chaos.enabled,
     }
 }
 
@@ -226,7 +229,7 @@ async fn ensure_topics(publisher: &Publisher, mut stop: watch::Receiver<bool>) -
             Ok(()) => return true,
             Err(err) => {
                 warn!(
-                    error = %err,
+                    error = %untrusted(&err.to_string()),
                     retry_in_ms = wait.as_millis(),
                     "cannot create topics yet; retrying",
                 )

@@ -33,6 +33,12 @@ pub enum StepOutcome {
         /// The decode error.
         error: String,
     },
+    /// The command broke a rule or named an unknown run, so it was not run: a DLQ record
+    /// with the reason was published (see `intake`).
+    Refused {
+        /// Why it was refused.
+        reason: String,
+    },
     /// Someone else holds a live claim on the effect (another worker, or another task of
     /// this process). Do not ack: DriftQ redelivers after the lease and the next delivery
     /// finds the effect done, healable, or expired.
@@ -55,6 +61,7 @@ impl StepOutcome {
             StepOutcome::RetryAfter(_) => "retry_scheduled",
             StepOutcome::DeadLetter { .. } => "dead_lettered",
             StepOutcome::Undecodable { .. } => "undecodable",
+            StepOutcome::Refused { .. } => "refused",
             StepOutcome::LeaveForRedelivery => "left_for_redelivery",
         }
     }
@@ -78,6 +85,9 @@ mod tests {
             StepOutcome::Undecodable {
                 error: "bad json".into(),
             },
+            StepOutcome::Refused {
+                reason: "amount".into(),
+            },
         ];
         for outcome in acked {
             assert!(outcome.acks(), "{outcome:?}");
@@ -99,6 +109,10 @@ mod tests {
             .name(),
             StepOutcome::Undecodable {
                 error: String::new(),
+            }
+            .name(),
+            StepOutcome::Refused {
+                reason: String::new(),
             }
             .name(),
             StepOutcome::LeaveForRedelivery.name(),

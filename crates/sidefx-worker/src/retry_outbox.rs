@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sidefx_core::telemetry::untrusted;
 use sidefx_core::{Command, Publisher, ScheduledRetry, Store, now_ms};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
@@ -40,7 +41,7 @@ pub async fn run(
                 failures = failures.saturating_add(1);
                 let wait = (POLL * failures).min(MAX_ERROR_BACKOFF);
                 warn!(
-                    error = %err,
+                    error = %untrusted(&err.to_string()),
                     retry_in_ms = wait.as_millis(),
                     "retry outbox: publishing failed; rows kept",
                 );
@@ -89,7 +90,7 @@ async fn publish_one(
             error!(
                 key = %row.key,
                 run_id = %row.run_id,
-                error = %err,
+                error = %untrusted(&err.to_string()),
                 command_json = %row.command_json,
                 "retry outbox: undecodable row dropped",
             );
@@ -108,7 +109,7 @@ async fn until_next_due(store: &Store) -> Duration {
         }
         Ok(None) => POLL,
         Err(err) => {
-            warn!(error = %err, "retry outbox: cannot read the next due time");
+            warn!(error = %untrusted(&err.to_string()), "retry outbox: cannot read the next due time");
             POLL
         }
     }

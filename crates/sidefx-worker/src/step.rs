@@ -22,6 +22,7 @@ use crate::chaos::{self, CrashPoint};
 use crate::claim_watch::ClaimWatch;
 use crate::effect::{Effect, EffectCtx, EffectError};
 use crate::effect_failure::{self, Recovery};
+use crate::intake::{self, Admission};
 use crate::local_claims::LocalClaims;
 use crate::outcome::StepOutcome;
 use crate::retry_policy::RetryPolicy;
@@ -56,6 +57,8 @@ pub struct StepContext {
     /// The mutation check (debug builds only, `SIDEFX_MUTATION`): a step broken on purpose
     /// so that tests can prove the evidence sees a double execution.
     pub mutation: Option<crate::mutation::Mutation>,
+    /// `SIDEFX_CHAOS`: whether a command's chaos switches are honoured (see `intake`).
+    pub chaos: bool,
 }
 
 /// A step that could not finish. The command is not acked and DriftQ redelivers it.
@@ -75,7 +78,7 @@ pub enum StepError {
     Encode(#[from] serde_json::Error),
 }
 
-/// Decodes a delivered message and runs the step on it.
+/// Decodes a delivered message, admits it (see [`intake`]) and runs the step on it.
 ///
 /// An undecodable message is acked with an error log rather than dead-lettered: a DLQ record
 /// needs the run, step and business key, which such a message does not give us, and left
@@ -83,19 +86,11 @@ pub enum StepError {
 /// in-flight slots. The raw message stays in the commands topic's log for inspection.
 pub async fn handle_message(ctx: &StepContext, msg: &Message) -> Result<StepOutcome, StepError> {
     match serde_json::from_str::<Command>(&msg.value) {
-        Ok(Command::Run(cmd)) => run_step(ctx, &cmd).await,
-        Err(err) => {
-            tracing::error!(
-                partition = msg.partition,
-                offset = msg.offset,
-                error = %err,
-                value = %msg.value,
-                "undecodable command: acking it without running (it can never succeed)",
-            );
-            Ok(StepOutcome::Undecodable {
-                error: err.to_string(),
-            })
-        }
+        Ok(Command::Run(cmd)) => match intake::admit(ctx, cmd).await? {
+            Admission::Run(cmd) => run_step(ctx, &cmd).await,
+            Admission::Refused(outcome) => Ok(outcome),
+        },
+        Err(err) => Ok(intake::undecodable(msg, &err)),
     }
 }
 

@@ -24,7 +24,7 @@ pub fn record_step(outcome: &StepOutcome, took: Duration) {
             counter!(RETRIES_SCHEDULED).increment(1);
             return;
         }
-        StepOutcome::DeadLetter { .. } => {
+        StepOutcome::DeadLetter { .. } | StepOutcome::Refused { .. } => {
             counter!(DEAD_LETTERS).increment(1);
             return;
         }

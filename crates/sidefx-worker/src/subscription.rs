@@ -8,6 +8,7 @@ use std::time::Duration;
 use driftq_client::{Client, ConsumeRequest, Consumer, Message};
 use futures::StreamExt;
 use sidefx_core::metrics::record_broker_error;
+use sidefx_core::telemetry::untrusted;
 use tracing::{info, warn};
 
 /// First delay before reopening a stream that ended; doubles per failed reopen.
@@ -60,7 +61,7 @@ impl Subscription {
                     record_broker_error(&err);
                     warn!(
                         topic = %self.request.topic,
-                        error = %err,
+                        error = %untrusted(&err.to_string()),
                         "consume: transient error, the client reconnects",
                     );
                 }
@@ -68,7 +69,7 @@ impl Subscription {
                     record_broker_error(&err);
                     warn!(
                         topic = %self.request.topic,
-                        error = %err,
+                        error = %untrusted(&err.to_string()),
                         "consume: refused; the stream ends and will be reopened",
                     );
                 }
@@ -103,7 +104,7 @@ impl Subscription {
             }
             Err(err) => {
                 record_broker_error(&err);
-                warn!(topic = %topic, error = %err, "consume: cannot ensure topic; will retry")
+                warn!(topic = %topic, error = %untrusted(&err.to_string()), "consume: cannot ensure topic; will retry")
             }
         }
     }

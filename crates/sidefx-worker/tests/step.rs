@@ -70,6 +70,7 @@ impl Harness {
             local_claims: LocalClaims::new(),
             retry_wakeup: Arc::new(Notify::new()),
             mutation: None,
+            chaos: true,
         }
     }
 

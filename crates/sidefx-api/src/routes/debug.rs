@@ -1,12 +1,15 @@
 //! Read-only views for people watching the demo: side-effect rows, ticket files and
 //! dead letters (`/debug/*`, the original's shapes plus a few fields).
 
+use std::path::Path;
+
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sidefx_core::{
-    BusinessKey, DlqRecord, EffectId, EffectRow, EffectStatus, Receipt, RunId, StepId, TicketFile,
+    Artifacts, BusinessKey, DlqRecord, EffectId, EffectRow, EffectStatus, Receipt, RunId, StepId,
+    TicketFile,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -22,6 +25,8 @@ const DEFAULT_EFFECTS_LIMIT: u32 = 50;
 const DEFAULT_DLQ_LIMIT: u32 = 5;
 /// Ticket files listed by `/debug/artifacts`: the last 50 by name, as the original.
 const ARTIFACTS_LIMIT: usize = 50;
+/// Where tickets live inside the artifacts directory, as responses name it.
+const TICKETS_SUBDIR: &str = "tickets";
 
 /// `?limit=` of the debug views (1–1000).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -71,7 +76,7 @@ pub struct SideEffectView {
     pub business_key: BusinessKey,
     /// `in_progress` or `done`.
     pub status: EffectStatus,
-    /// The ticket, once done.
+    /// The ticket, once done, relative to the artifacts directory (`tickets/ticket_k.json`).
     pub artifact_path: Option<String>,
     /// Claim time (ms since the epoch).
     pub created_ms: i64,
@@ -86,12 +91,15 @@ pub struct SideEffectView {
     pub attempts: u32,
     /// When an in-progress claim may be taken over.
     pub lease_expires_ms: Option<i64>,
-    /// What proves the effect once done: its ticket, or the provider's charge id.
+    /// What proves the effect once done: its ticket (path relative to the artifacts
+    /// directory), or the provider's charge id.
     pub receipt: Option<Receipt>,
 }
 
-impl From<EffectRow> for SideEffectView {
-    fn from(row: EffectRow) -> Self {
+impl SideEffectView {
+    /// The view of `row`. Paths become relative to `artifacts`: a response must not tell
+    /// clients where the server keeps its files (the store keeps them absolute).
+    pub fn new(row: EffectRow, artifacts: &Artifacts) -> Self {
         // Passed through verbatim: the payload is the worker's business, not the API's.
         let payload = RawValue::from_string(row.payload_json)
             .inspect_err(|err| {
@@ -104,15 +112,45 @@ impl From<EffectRow> for SideEffectView {
             step_id: row.step_id,
             business_key: row.business_key,
             status: row.status,
-            artifact_path: row.artifact_path,
+            artifact_path: row.artifact_path.map(|p| relative(&p, artifacts)),
             created_ms: row.created_ms,
             updated_ms: row.updated_ms,
             payload,
             owner: row.owner,
             attempts: row.attempts,
             lease_expires_ms: row.lease_expires_ms,
-            receipt: row.receipt,
+            receipt: row.receipt.map(|r| relative_receipt(r, artifacts)),
         }
+    }
+}
+
+/// `path` relative to the artifacts directory, e.g. `tickets/ticket_k.json`. A path outside
+/// it (a store written with another `ARTIFACTS_DIR`) is shown by its file name under
+/// `tickets/`, never as it is.
+fn relative(path: &str, artifacts: &Artifacts) -> String {
+    let (path, tickets) = (Path::new(path), artifacts.tickets_dir());
+    match tickets.parent().map(|root| path.strip_prefix(root)) {
+        Some(Ok(inside)) => inside.display().to_string(),
+        _ => {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{TICKETS_SUBDIR}/{name}")
+        }
+    }
+}
+
+fn relative_receipt(receipt: Receipt, artifacts: &Artifacts) -> Receipt {
+    match receipt {
+        Receipt::Ticket { path } => Receipt::Ticket {
+            path: relative(&path, artifacts),
+        },
+        Receipt::Charge {
+            charge_id,
+            ticket_path,
+        } => Receipt::Charge {
+            charge_id,
+            ticket_path: relative(&ticket_path, artifacts),
+        },
+        remote @ Receipt::Remote { .. } => remote,
     }
 }
 
@@ -152,7 +190,10 @@ pub async fn side_effects(
                 .await?
         }
     };
-    let items: Vec<SideEffectView> = rows.into_iter().map(SideEffectView::from).collect();
+    let items: Vec<SideEffectView> = rows
+        .into_iter()
+        .map(|row| SideEffectView::new(row, &state.artifacts))
+        .collect();
     Ok(Json(SideEffectsResponse {
         count: items.len(),
         items,
@@ -162,7 +203,7 @@ pub async fn side_effects(
 /// Response of `/debug/artifacts`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ArtifactsResponse {
-    /// The directory the tickets are in.
+    /// The directory the tickets are in, relative to the artifacts directory (`tickets`).
     pub tickets_dir: String,
     /// Number of items.
     pub count: usize,
@@ -181,7 +222,7 @@ pub struct ArtifactsResponse {
 pub async fn artifacts(State(state): State<AppState>) -> Result<Json<ArtifactsResponse>, ApiError> {
     let items = state.artifacts.list_tickets(ARTIFACTS_LIMIT).await?;
     Ok(Json(ArtifactsResponse {
-        tickets_dir: state.artifacts.tickets_dir().display().to_string(),
+        tickets_dir: TICKETS_SUBDIR.to_owned(),
         count: items.len(),
         items,
     }))

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdempotencyKey, RunIdPath};
 use crate::routes::debug::SideEffectView;
 use crate::run_messages::RunMessages;
-use crate::run_request::{CreateRunBody, RunRequest};
+use crate::run_request::{self, CreateRunBody, RunRequest};
 use crate::state::AppState;
 
 /// Response header set when `POST /runs` answered from an earlier request's run.
@@ -47,8 +47,9 @@ pub struct CreateRunResponse {
                 "message": "malformed JSON body: EOF while parsing an object at line 1 column 26"})),
         (status = 413, description = "Body too large", body = ErrorBody,
             example = json!({"error": "payload_too_large", "message": "request body too large"})),
-        (status = 422, description = "Invalid or unknown field, header or content type; or \
-            an Idempotency-Key reused with another body", body = ErrorBody,
+        (status = 422, description = "Invalid or unknown field, header or content type; an \
+            Idempotency-Key reused with another body; or a chaos switch set while the server \
+            runs without SIDEFX_CHAOS (`chaos_disabled`)", body = ErrorBody,
             example = json!({"error": "invalid_request",
                 "message": "amout: unknown field `amout`, expected one of `business_key`, \
                     `amount`, `fail_before_effect_n`, `fail_mode`, `max_attempts`",
@@ -68,6 +69,7 @@ pub async fn create_run(
     // connection at once (a refused one stored nothing, so retrying it is always safe).
     let _admitted = state.admit_run()?;
     let request = body.validate()?;
+    run_request::check_chaos(&request, state.chaos)?;
     let new_run = new_run(&request, idempotency_key)?;
     // The store's UNIQUE(idempotency_key) decides between concurrent requests with one key.
     let (run, replayed) = match state.store.create_run(new_run).await? {
@@ -193,7 +195,10 @@ pub async fn get_run(
         .await?
         .ok_or(ApiError::RunNotFound)?;
     let effects = state.store.effects_for_run(&run_id).await?;
-    let view = RunView::new(run, effects.into_iter().map(SideEffectView::from).collect())?;
+    let effects = effects
+        .into_iter()
+        .map(|row| SideEffectView::new(row, &state.artifacts));
+    let view = RunView::new(run, effects.collect())?;
     Ok(Json(view))
 }
 

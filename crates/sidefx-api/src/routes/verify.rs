@@ -1,6 +1,7 @@
 //! `GET /debug/verify`: the evidence behind the demo's claim. Runs the invariant checks of
 //! [`sidefx_core::verify`] over this API's store and tickets and answers with the report.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -21,6 +22,11 @@ const MAX_GRACE_MS: u64 = 86_400_000;
 /// Error code of the 409 answer.
 const INVARIANT_VIOLATED: &str = "invariant_violated";
 
+/// How long a verify waits for the one running before it answers 503 `verify_busy`: a
+/// second caller usually gets its report (a verify of 20 000 runs takes under a second in
+/// release builds), a crowd gets a prompt refusal instead of a queue.
+const VERIFY_WAIT: Duration = Duration::from_secs(2);
+
 /// Query of `/debug/verify`: the grace periods for states that are transient on a live
 /// system. Absent values take the defaults (60 s each); `0` asks for a fully settled system.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -28,7 +34,8 @@ pub struct VerifyQuery {
     /// Report an in-progress claim once its lease expired this long ago (ms, default 60000).
     #[param(value_type = Option<u64>, minimum = 0, maximum = 86_400_000)]
     pub stale_after_ms: Option<String>,
-    /// Report an unfinished run once it has not changed for this long (ms, default 60000).
+    /// Report an unfinished run once it was accepted this long ago, however recently it was
+    /// redriven or retried (ms, default 60000).
     #[param(value_type = Option<u64>, minimum = 0, maximum = 86_400_000)]
     pub settle_after_ms: Option<String>,
 }
@@ -88,6 +95,8 @@ pub struct VerifyResponse {
             the same report, listing the violations", body = VerifyResponse),
         (status = 422, description = "Invalid query parameter", body = ErrorBody),
         (status = 500, description = "Store or artifacts unreadable", body = ErrorBody),
+        (status = 503, description = "Another verification is running (`verify_busy`); see \
+            Retry-After", body = ErrorBody),
     )
 )]
 pub async fn verify(
@@ -95,6 +104,11 @@ pub async fn verify(
     ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<Response, ApiError> {
     let options = query.options()?;
+    let gate = Arc::clone(&state.verify_gate);
+    let _running = tokio::time::timeout(VERIFY_WAIT, gate.acquire_owned())
+        .await
+        .map_err(|_| ApiError::VerifyBusy)?
+        .map_err(|_| ApiError::VerifyBusy)?;
     let report = sidefx_core::verify(&state.store, &state.artifacts, options)
         .await
         .map_err(|err| ApiError::Internal(err.to_string()))?;
@@ -124,7 +138,57 @@ pub async fn verify(
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use sidefx_core::{Artifacts, Publisher, Store};
+    use tower::ServiceExt;
+
     use super::*;
+
+    async fn verify_status(state: &AppState) -> (StatusCode, Option<String>, String) {
+        let request = Request::get("/debug/verify").body(Body::empty()).unwrap();
+        let response = crate::app(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            retry_after,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_second_verify_waits_then_gets_503_verify_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+        let client = driftq_client::Client::new("http://127.0.0.1:9").unwrap();
+        let artifacts = Artifacts::new(dir.path().join("artifacts"));
+        let origins = "http://localhost:3000".parse().unwrap();
+        let state = AppState::new(store, Publisher::new(client), artifacts, origins);
+        // A verify in progress holds the gate (as the handler does while it runs).
+        let running = Arc::clone(&state.verify_gate)
+            .acquire_owned()
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let (status, retry_after, body) = verify_status(&state).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.contains("\"verify_busy\""), "{body}");
+        assert_eq!(retry_after.as_deref(), Some("2"));
+        assert!(
+            started.elapsed() >= VERIFY_WAIT,
+            "it waited for the running one first"
+        );
+        drop(running);
+        let (status, _, body) = verify_status(&state).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 
     #[test]
     fn grace_periods_default_and_bounds() {

@@ -26,11 +26,12 @@ pub async fn spawn_broker(dir: &Path) -> Broker {
         .expect("broker starts")
 }
 
-/// The API configuration for `broker_url` with store and artifacts under `dir`.
+/// The API configuration for `broker_url` with store and artifacts under `dir`, with the
+/// chaos switches on (the tests send them).
 pub fn api_config(broker_url: &str, dir: &Path) -> ApiConfig {
     let db = dir.join("side_effects.sqlite");
     let artifacts = dir.join("artifacts");
-    let args: [&std::ffi::OsStr; 11] = [
+    let args: [&std::ffi::OsStr; 12] = [
         "sidefx-api".as_ref(),
         "--api-addr".as_ref(),
         "127.0.0.1:0".as_ref(),
@@ -42,6 +43,7 @@ pub fn api_config(broker_url: &str, dir: &Path) -> ApiConfig {
         artifacts.as_os_str(),
         "--allow-origins".as_ref(),
         "http://localhost:3000".as_ref(),
+        "--chaos".as_ref(),
     ];
     ApiConfig::try_parse_from(args).expect("valid test config")
 }

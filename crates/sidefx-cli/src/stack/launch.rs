@@ -66,7 +66,10 @@ pub fn service_command(
             command
                 .env("DRIFTQ_HTTP_URL", &ports.driftq_url)
                 .env("SIDEFX_DB_PATH", dir.db_path())
-                .env("ARTIFACTS_DIR", dir.artifacts_dir());
+                .env("ARTIFACTS_DIR", dir.artifacts_dir())
+                // The demos, the torture and the bench crash and fail runs on purpose; a
+                // local stack listens on loopback only.
+                .env("SIDEFX_CHAOS", "1");
             if service == Service::Api {
                 command.env("API_ADDR", format!("127.0.0.1:{}", ports.api));
             } else {
@@ -161,6 +164,9 @@ mod tests {
         assert!(worker.as_std().get_envs().all(|(k, _)| k != "API_ADDR"));
         assert!(envs(&worker).contains(&("WORKER_EFFECT".into(), "ticket".into())));
         assert!(envs(&worker).iter().all(|(k, _)| k != "PROVIDER_URL"));
+        // The demos crash and fail runs on purpose: both services honour the switches.
+        let chaos = ("SIDEFX_CHAOS".into(), "1".into());
+        assert!(api_envs.contains(&chaos) && envs(&worker).contains(&chaos));
         assert!(service_command(Service::Provider, &binaries, &dir, &ports).is_none());
     }
 

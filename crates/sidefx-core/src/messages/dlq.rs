@@ -1,4 +1,5 @@
-//! The dead-letter record written to `sidefx.dlq` when a run exhausts its attempts.
+//! The dead-letter record written to `sidefx.dlq` when a run exhausts its attempts, or when
+//! the worker refuses a command at intake.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -31,6 +32,11 @@ pub struct DlqRecord {
     pub error: String,
     /// The command of the last attempt, verbatim (including its `"type":"run.command"`).
     pub command: Command,
+    /// `true` when the worker refused the command at intake (it broke a rule, or names a
+    /// run that does not exist) without running it; absent (`false`) for a run that
+    /// exhausted its attempts, as the original wrote it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
 }
 
 impl DlqRecord {
@@ -46,13 +52,29 @@ impl DlqRecord {
             max_attempts: cmd.max_attempts,
             error: error.into(),
             command: Command::Run(cmd.clone()),
+            refused: false,
+        }
+    }
+
+    /// The record for a command the worker refused to run, with the reason.
+    pub fn refused(cmd: &RunCommand, reason: impl Into<String>, now_ms: i64) -> Self {
+        Self {
+            refused: true,
+            ..Self::for_command(cmd, reason, now_ms)
         }
     }
 
     /// Broker idempotency key `dlq:<run>:<step>:<key>`: one dead letter per effect, however
-    /// often the failing command is redelivered.
+    /// often the failing command is redelivered. A refusal is keyed apart
+    /// (`…:refused:a<attempt>`): a forged command must not take the key of the run's own
+    /// dead letter, which would then be dropped as a duplicate.
     pub fn idempotency_key(&self) -> String {
-        format!("dlq:{}:{}:{}", self.run_id, self.step_id, self.business_key)
+        let key = format!("dlq:{}:{}:{}", self.run_id, self.step_id, self.business_key);
+        if self.refused {
+            format!("{key}:refused:a{}", self.attempt)
+        } else {
+            key
+        }
     }
 }
 

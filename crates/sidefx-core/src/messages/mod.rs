@@ -6,6 +6,7 @@ mod command;
 mod dlq;
 mod event;
 mod request;
+pub mod rules;
 
 #[cfg(test)]
 mod tests;
@@ -14,6 +15,7 @@ pub use command::{Command, FailMode, RunCommand};
 pub use dlq::{DlqKind, DlqRecord};
 pub use event::{Event, SkipReason};
 pub use request::RunRequest;
+pub use rules::RuleViolation;
 
 /// Milliseconds since the Unix epoch, the unit of every `ts` field.
 ///

@@ -24,7 +24,7 @@ pub use effect_rows::{EffectRow, EffectStatus};
 pub use effects::{Claim, MarkDone, NewClaim};
 pub use retries::{NewRetry, ScheduledRetry};
 pub use runs::{CreateRun, NewRun, RunRow, RunStatus};
-pub use verify_queries::{StepEffects, UnfinishedRun};
+pub use verify_queries::{Offenders, StepEffects, UnfinishedRun};
 
 use crate::ids::RunId;
 

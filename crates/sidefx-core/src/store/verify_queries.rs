@@ -25,8 +25,20 @@ pub struct UnfinishedRun {
     pub run_id: RunId,
     /// `queued`, `running` or `retrying`.
     pub status: RunStatus,
+    /// When it was accepted (ms since the epoch).
+    pub created_ms: i64,
     /// Its last change (ms since the epoch).
     pub updated_ms: i64,
+}
+
+/// The first rows of a check that may match many, and how many match in all: a broken
+/// store with 100k offending runs costs one page of them, not 100k rows in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offenders<T> {
+    /// Every matching row, counted in SQLite.
+    pub total: u64,
+    /// The first `limit` of them.
+    pub first: Vec<T>,
 }
 
 /// Keyset pagination: `effect_id > ?` walks the primary key index, so every page costs the
@@ -43,29 +55,35 @@ SELECT run_id, step_id, effect_id FROM side_effects
 
 const RUN_STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM runs GROUP BY status";
 
-const IDLE_UNFINISHED_RUNS: &str = "
-SELECT run_id, status, updated_ms FROM runs
- WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1
- ORDER BY updated_ms, run_id";
+/// Judged by when the run was *accepted*, not by its last change: the redrive sweeper and
+/// every redelivery touch `updated_ms`, so a run stuck in a redrive loop never looked idle.
+const OLD_UNFINISHED_RUNS: &str = "
+SELECT run_id, status, created_ms, updated_ms FROM runs
+ WHERE status IN ('queued', 'running', 'retrying') AND created_ms <= ?1
+ ORDER BY created_ms, run_id LIMIT ?2";
+const COUNT_OLD_UNFINISHED_RUNS: &str = "
+SELECT COUNT(*) FROM runs
+ WHERE status IN ('queued', 'running', 'retrying') AND created_ms <= ?1";
 
 /// A run completes only after its effect is `done` (or was found done, possibly by an
 /// earlier run of its business key), so a completed run whose key has no done row lost its
-/// proof. The uncorrelated `NOT IN`s are materialised once.
+/// proof. The uncorrelated `NOT IN`s are materialised once. `COUNT(*) OVER ()` counts every
+/// match before the LIMIT cuts the page (here and below).
 const COMPLETED_WITHOUT_DONE_EFFECT: &str = "
-SELECT run_id FROM runs
+SELECT run_id, COUNT(*) OVER () FROM runs
  WHERE status = 'completed'
    AND run_id NOT IN (SELECT run_id FROM side_effects WHERE status = 'done')
    AND business_key NOT IN (SELECT business_key FROM side_effects
                              WHERE status = 'done' AND effect_key IS NOT NULL)
- ORDER BY run_id";
+ ORDER BY run_id LIMIT ?1";
 
 /// The archive is written by the worker's DLQ archiver after the run is marked dead-lettered,
 /// so only runs that changed at or before the cut-off are expected to have their record.
 const DEAD_LETTERED_WITHOUT_ARCHIVE: &str = "
-SELECT run_id FROM runs
+SELECT run_id, COUNT(*) OVER () FROM runs
  WHERE status = 'dead_lettered' AND updated_ms <= ?1
    AND run_id NOT IN (SELECT run_id FROM dead_letters)
- ORDER BY run_id";
+ ORDER BY run_id LIMIT ?2";
 
 impl Store {
     /// Up to `limit` effect rows whose id sorts after `after` (from the start when `None`),
@@ -103,38 +121,44 @@ impl Store {
         .await
     }
 
-    /// Runs not yet `completed` or `dead_lettered` whose last change is at or before
-    /// `changed_before_ms`, longest idle first.
-    pub async fn idle_unfinished_runs(
+    /// Runs not yet `completed` or `dead_lettered` that were accepted at or before
+    /// `created_before_ms`: all of them counted, the `limit` oldest returned.
+    pub async fn old_unfinished_runs(
         &self,
-        changed_before_ms: i64,
-    ) -> Result<Vec<UnfinishedRun>, StoreError> {
+        created_before_ms: i64,
+        limit: u32,
+    ) -> Result<Offenders<UnfinishedRun>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(IDLE_UNFINISHED_RUNS)?;
-            let rows = stmt.query_map([changed_before_ms], unfinished_run)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let total = conn
+                .prepare_cached(COUNT_OLD_UNFINISHED_RUNS)?
+                .query_row([created_before_ms], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(OLD_UNFINISHED_RUNS)?;
+            let rows = stmt.query_map(params![created_before_ms, limit], unfinished_run)?;
+            let first = rows.collect::<Result<_, _>>()?;
+            Ok(Offenders { total, first })
         })
         .await
     }
 
-    /// Completed runs with no `done` side-effect row.
-    pub async fn completed_runs_without_done_effect(&self) -> Result<Vec<RunId>, StoreError> {
-        self.call(|conn| run_ids(conn, COMPLETED_WITHOUT_DONE_EFFECT, params![]))
+    /// Completed runs with no `done` side-effect row (counted; the first `limit` returned).
+    pub async fn completed_runs_without_done_effect(
+        &self,
+        limit: u32,
+    ) -> Result<Offenders<RunId>, StoreError> {
+        self.call(move |conn| run_ids(conn, COMPLETED_WITHOUT_DONE_EFFECT, params![limit]))
             .await
     }
 
     /// Dead-lettered runs, last changed at or before `changed_before_ms`, with no archived
-    /// dead-letter record.
+    /// dead-letter record (counted; the first `limit` returned).
     pub async fn dead_lettered_runs_without_archive(
         &self,
         changed_before_ms: i64,
-    ) -> Result<Vec<RunId>, StoreError> {
+        limit: u32,
+    ) -> Result<Offenders<RunId>, StoreError> {
         self.call(move |conn| {
-            run_ids(
-                conn,
-                DEAD_LETTERED_WITHOUT_ARCHIVE,
-                params![changed_before_ms],
-            )
+            let args = params![changed_before_ms, limit];
+            run_ids(conn, DEAD_LETTERED_WITHOUT_ARCHIVE, args)
         })
         .await
     }
@@ -163,20 +187,31 @@ fn duplicate_step_effects_blocking(conn: &Connection) -> Result<Vec<StepEffects>
     Ok(steps)
 }
 
+/// The rows of a `SELECT run_id, COUNT(*) OVER () … LIMIT` query.
 fn run_ids(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<RunId>, StoreError> {
+) -> Result<Offenders<RunId>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params, |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map(params, |r| Ok((r.get(0)?, r.get::<_, u64>(1)?)))?;
+    let mut offenders = Offenders {
+        total: 0,
+        first: Vec::new(),
+    };
+    for row in rows {
+        let (run_id, total) = row?;
+        offenders.total = total;
+        offenders.first.push(run_id);
+    }
+    Ok(offenders)
 }
 
 fn unfinished_run(r: &Row<'_>) -> rusqlite::Result<UnfinishedRun> {
     Ok(UnfinishedRun {
         run_id: r.get(0)?,
         status: r.get(1)?,
-        updated_ms: r.get(2)?,
+        created_ms: r.get(2)?,
+        updated_ms: r.get(3)?,
     })
 }

@@ -82,7 +82,9 @@ pub enum ViolationKind {
         run_id: RunId,
         /// Where it is stuck.
         status: RunStatus,
-        /// How long since it last changed.
+        /// How long since it was accepted: what the settle time is measured against.
+        age_ms: i64,
+        /// How long since it last changed (a redrive or redelivery changes it).
         idle_ms: i64,
     },
     /// A run is completed but has no `done` effect.
@@ -193,9 +195,11 @@ fn claim_or_run_message(kind: &ViolationKind) -> String {
         V::RunNotFinished {
             run_id,
             status,
+            age_ms,
             idle_ms,
         } => format!(
-            "run {run_id} is still {} after {idle_ms} ms without progress",
+            "run {run_id} is still {} {age_ms} ms after it was accepted (last change {idle_ms} \
+             ms ago)",
             status.as_str()
         ),
         V::CompletedWithoutEffect { run_id } => {
@@ -302,6 +306,11 @@ impl Findings {
         if self.violations.len() < self.cap {
             self.violations.push(kind.into());
         }
+    }
+
+    /// Counts `n` violations a bounded query matched but did not return.
+    pub(super) fn violations_not_fetched(&mut self, n: u64) {
+        self.violations_total += n;
     }
 
     pub(super) fn warning(&mut self, kind: WarningKind) {

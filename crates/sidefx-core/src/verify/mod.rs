@@ -27,9 +27,10 @@ pub struct VerifyOptions {
     /// An `in_progress` claim whose lease expired longer ago than this is reported (a
     /// redelivery should have taken it over or healed it by then). Default 60 s.
     pub stale_after: Duration,
-    /// A run neither completed nor dead-lettered that has not changed for longer than this
-    /// is reported as not finished; so is a dead-lettered run without its archived record.
-    /// Default 60 s; use 0 to ask "has everything finished?" of an idle system.
+    /// A run neither completed nor dead-lettered that was accepted longer ago than this is
+    /// reported as not finished (its redrives and retries do not restart the clock); so is a
+    /// dead-lettered run without its archived record. Default 60 s; use 0 to ask "has
+    /// everything finished?" of an idle system. Keep it above the longest retry schedule.
     pub settle_after: Duration,
     /// At most this many violations (and as many warnings) are listed; all are counted.
     /// Default 1000.
@@ -75,6 +76,11 @@ impl Ctx<'_> {
     fn settle_after_ms(&self) -> i64 {
         duration_ms(self.opts.settle_after)
     }
+
+    /// Rows a bounded query returns: no more than the report lists anyway.
+    fn findings_limit(&self) -> u32 {
+        u32::try_from(self.opts.max_findings).unwrap_or(u32::MAX)
+    }
 }
 
 /// Checks every invariant and returns what it found:
@@ -85,10 +91,12 @@ impl Ctx<'_> {
 /// * no `in_progress` claim's lease expired more than `stale_after` ago;
 /// * no step of a run has more than one effect row;
 /// * every run ends `completed` (with a done effect) or `dead_lettered` (with an archived
-///   dead letter); one still running after `settle_after` without change is reported.
+///   dead letter); one still running `settle_after` after it was accepted is reported.
 ///
 /// Stray temp files in the tickets directory (a crashed ticket write) are warnings.
-/// Memory is bounded by the number of tickets (their names), not by the number of rows.
+/// Memory is bounded by the number of tickets (their names) and `max_findings`, not by the
+/// number of rows: effects are walked in pages, run checks fetch at most `max_findings`
+/// rows and count the rest in SQLite.
 pub async fn verify(
     store: &Store,
     artifacts: &Artifacts,

@@ -21,9 +21,11 @@ pub(super) struct RunCounts {
 
 /// Runs every run check, reporting into `findings`.
 ///
-/// A run that is not final yet is only a violation once it has not changed for
-/// `settle_after`: on a live system runs are in flight all the time, and a retry backoff or
-/// a redelivery after a crash legitimately takes a while. Verifying an idle system with a
+/// A run that is not final yet is only a violation once it was accepted more than
+/// `settle_after` ago: on a live system runs are in flight all the time, and a retry backoff
+/// or a redelivery after a crash legitimately takes a while. The age counts from the run's
+/// acceptance, not its last change, because each redrive and redelivery changes the run:
+/// measured from the last change, a run stuck in a redrive loop never looked stuck. Verifying an idle system with a
 /// short settle time asks "did everything finish?".
 pub(super) async fn check(
     ctx: &Ctx<'_>,
@@ -40,20 +42,30 @@ pub(super) async fn check(
         }
     }
     let settled_before = ctx.now_ms.saturating_sub(ctx.settle_after_ms());
-    for run in ctx.store.idle_unfinished_runs(settled_before).await? {
-        counts.in_flight = counts.in_flight.saturating_sub(1);
+    let limit = ctx.findings_limit();
+    let old = ctx.store.old_unfinished_runs(settled_before, limit).await?;
+    counts.in_flight = counts.in_flight.saturating_sub(old.total);
+    findings.violations_not_fetched(old.total - old.first.len() as u64);
+    for run in old.first {
         findings.violation(ViolationKind::RunNotFinished {
             run_id: run.run_id,
             status: run.status,
+            age_ms: ctx.now_ms.saturating_sub(run.created_ms),
             idle_ms: ctx.now_ms.saturating_sub(run.updated_ms),
         });
     }
-    for run_id in ctx.store.completed_runs_without_done_effect().await? {
+    let completed = ctx.store.completed_runs_without_done_effect(limit).await?;
+    findings.violations_not_fetched(completed.total - completed.first.len() as u64);
+    for run_id in completed.first {
         findings.violation(ViolationKind::CompletedWithoutEffect { run_id });
     }
     // The archiver runs in the worker, after the run is marked: give it the settle time too.
-    let dead_letters = ctx.store.dead_lettered_runs_without_archive(settled_before);
-    for run_id in dead_letters.await? {
+    let dead_letters = ctx
+        .store
+        .dead_lettered_runs_without_archive(settled_before, limit);
+    let dead_letters = dead_letters.await?;
+    findings.violations_not_fetched(dead_letters.total - dead_letters.first.len() as u64);
+    for run_id in dead_letters.first {
         findings.violation(ViolationKind::DeadLetterNotArchived { run_id });
     }
     counts.dead_letters_archived = ctx.store.count_dead_letters().await?;

@@ -146,6 +146,8 @@ impl Stack {
             .env_remove("WORKER_GROUP")
             .env_remove("SIDEFX_MUTATION")
             .env("WORKER_EFFECT", "ticket")
+            // The tests crash and fail workers on purpose through the runs they create.
+            .env("SIDEFX_CHAOS", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         if let Some(provider) = &self.provider {
@@ -418,6 +420,7 @@ async fn start_api(broker_url: &str, db: &Path, artifacts: &Path) -> (String, on
         db.to_str().expect("utf-8 path"),
         "--artifacts-dir",
         artifacts.to_str().expect("utf-8 path"),
+        "--chaos",
     ])
     .expect("api config");
     let state = sidefx_api::AppState::from_config(&config)

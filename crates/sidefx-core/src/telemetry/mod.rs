@@ -42,3 +42,7 @@ pub fn init(args: &TelemetryArgs) -> Result<(), TelemetryError> {
     };
     installed.map_err(TelemetryError::Install)
 }
+
+mod untrusted;
+
+pub use untrusted::{UNTRUSTED_MAX_CHARS, Untrusted, untrusted};

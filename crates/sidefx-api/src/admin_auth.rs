@@ -1,0 +1,69 @@
+//! The admin lock: with `API_ADMIN_TOKEN` set, `/debug/*` and `/metrics` answer only
+//! requests with `Authorization: Bearer <token>` (401 otherwise). Unset, they are open,
+//! which suits the default loopback address; they show side effects, payloads, worker owner
+//! names and verification reports, so lock them whenever others can reach the API.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Whether `path` is an admin route.
+fn is_admin(path: &str) -> bool {
+    path.starts_with("/debug/") || path == "/debug" || path == "/metrics"
+}
+
+/// Middleware: refuses admin routes without the token, when one is configured.
+pub(crate) async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return next.run(request).await;
+    };
+    if !is_admin(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if same(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// Compares in time that depends only on the lengths, so the answer time does not tell an
+/// attacker how many leading bytes of a guess were right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_routes_are_debug_and_metrics() {
+        for path in ["/debug/verify", "/debug/side-effects", "/metrics"] {
+            assert!(is_admin(path), "{path}");
+        }
+        for path in ["/runs", "/healthz", "/docs", "/debugger", "/metrics2"] {
+            assert!(!is_admin(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"secret", b"secret"));
+        assert!(!same(b"secret", b"secreT"));
+        assert!(!same(b"secret", b"secret2"));
+        assert!(!same(b"", b"x"));
+    }
+}
