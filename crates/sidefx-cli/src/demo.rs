@@ -104,9 +104,7 @@ pub fn business_key() -> String {
 /// `sidefx demo <scenario>`.
 pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
     let api = api_url(args.api.as_deref(), dir)?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .build()?;
+    let client = args.admin.client()?;
     if let Err(why) =
         crate::health::probe(&crate::health::probe_client()?, &format!("{api}/healthz")).await
     {

@@ -13,6 +13,9 @@ use crate::stack::state::{RestartPolicy, StackState};
 use crate::stack::{DataDir, local};
 use crate::ui::Style;
 
+/// A throwaway stack is never locked: its verify calls carry no admin token.
+const UNLOCKED: [(&str, String); 1] = [("API_ADMIN_TOKEN", String::new())];
+
 /// How long the stack may take to become healthy.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -44,7 +47,7 @@ impl BenchStack {
             provider_faults: ProviderFaults::default(),
         };
         let state = plan
-            .record_and_start(&dir, &[], START_TIMEOUT, style)
+            .record_and_start(&dir, &UNLOCKED, START_TIMEOUT, style)
             .await?;
         Ok(Self {
             dir,

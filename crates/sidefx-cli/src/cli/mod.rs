@@ -182,6 +182,41 @@ pub struct DemoArgs {
     /// the provider of the stack recorded in --data-dir, else http://127.0.0.1:8090.
     #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
     pub provider_url: Option<String>,
+    /// The API's admin token, when it is locked down.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// The token of an API started with `API_ADMIN_TOKEN` (its `/debug/*` routes need it).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AdminArgs {
+    /// Bearer token for the API's admin routes (`/debug/*`, `/metrics`), when the API was
+    /// started with API_ADMIN_TOKEN. Unset: none is sent (the local default is open).
+    #[arg(
+        long,
+        env = "API_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+impl AdminArgs {
+    /// An HTTP client that sends the token (if any) with every request, and gives up
+    /// connecting after 3 s.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = self.admin_token.as_deref().filter(|t| !t.is_empty()) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| anyhow::anyhow!("API_ADMIN_TOKEN is not a valid header value"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .default_headers(headers)
+            .build()?)
+    }
 }
 
 /// Flags of `sidefx verify`.
@@ -203,6 +238,9 @@ pub struct VerifyArgs {
     /// provider-mode stack recorded in --data-dir (no provider check for a ticket stack).
     #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
     pub provider_url: Option<String>,
+    /// The API's admin token, when it is locked down.
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// Flags of `sidefx status`.

@@ -54,6 +54,8 @@ impl TortureStack {
         };
         let tuning = settings.tuning;
         let env = [
+            // A throwaway stack is never locked: its own verify calls carry no token.
+            ("API_ADMIN_TOKEN", String::new()),
             ("WORKER_LEASE_MS", tuning.lease_ms.to_string()),
             // Claims as short as deliveries, so a killed worker's claim is taken over as
             // soon as its command comes back.

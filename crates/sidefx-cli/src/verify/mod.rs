@@ -136,9 +136,7 @@ pub async fn fetch(
 pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitCode> {
     let api = crate::demo::api_url(args.api.as_deref(), dir)?;
     let provider_url = crate::charge_proof::provider_url(args.provider_url.as_deref(), dir)?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .build()?;
+    let client = args.admin.client()?;
     let (report, raw) = match fetch(&client, &api, args.settled).await {
         Ok(answer) => answer,
         Err(e) => {
