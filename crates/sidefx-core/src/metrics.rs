@@ -26,6 +26,8 @@ pub const RETRIES_SCHEDULED: &str = "sidefx_retries_scheduled_total";
 pub const DEAD_LETTERS: &str = "sidefx_dead_letters_total";
 /// Counter: stalled runs whose command a worker published again (the broker lost it).
 pub const RUNS_REDRIVEN: &str = "sidefx_runs_redriven_total";
+/// Counter: stalled runs dead-lettered because redriving them did not help (the cap).
+pub const RUNS_REDRIVE_CAPPED: &str = "sidefx_runs_redrive_capped_total";
 /// Time the worker spent on one step, from receiving the command to its outcome.
 pub const STEP_DURATION: &str = "sidefx_step_duration_seconds";
 /// Time from a run's creation (`created_ms`) to its final event.
@@ -127,6 +129,10 @@ fn describe_all() {
     describe_counter!(
         RUNS_REDRIVEN,
         "Stalled runs whose command was published again by the redrive sweeper."
+    );
+    describe_counter!(
+        RUNS_REDRIVE_CAPPED,
+        "Stalled runs dead-lettered after WORKER_MAX_REDRIVES redrives did not move them."
     );
     describe_counter!(BROKER_ERRORS, "Failed DriftQ requests by kind.");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by matched route and status.");

@@ -46,7 +46,7 @@ fn command(run: &RunRow, attempt: u32) -> RunCommand {
 
 /// Everything stalled right now: a cut-off in the future makes every row old enough.
 async fn stalled_ids(store: &Store) -> Vec<String> {
-    let rows = store.stalled_runs(now_ms() + 60_000, 100).await.unwrap();
+    let rows = store.stalled_runs(now_ms() + 60_000, 0, 100).await.unwrap();
     rows.into_iter().map(|r| r.run_id.to_string()).collect()
 }
 
@@ -81,7 +81,7 @@ async fn unfinished_runs_without_a_waiting_retry_are_stalled() {
     assert_eq!(ids, ["queued", "running"]);
     // Not old enough: nothing.
     let fresh = store
-        .stalled_runs(queued.updated_ms - 1, 100)
+        .stalled_runs(queued.updated_ms - 1, 0, 100)
         .await
         .unwrap();
     assert!(fresh.is_empty(), "{fresh:?}");
@@ -96,7 +96,7 @@ async fn unfinished_runs_without_a_waiting_retry_are_stalled() {
 async fn one_sweeper_wins_each_stall_and_progress_cancels_it() {
     let (_dir, store) = store().await;
     let run = create(&store, "r1").await;
-    let seen = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
+    let seen = store.stalled_runs(now_ms() + 60_000, 0, 1).await.unwrap();
     let seen = &seen[0];
 
     let stamp = store
@@ -118,7 +118,7 @@ async fn one_sweeper_wins_each_stall_and_progress_cancels_it() {
     );
 
     // A worker's progress between the sweep's select and its claim wins over the redrive.
-    let again = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
+    let again = store.stalled_runs(now_ms() + 60_000, 0, 1).await.unwrap();
     store
         .update_run(&run.run_id, RunStatus::Running, 1)
         .await
@@ -193,8 +193,34 @@ async fn a_version_2_database_gains_the_redrive_counter() {
     let store = Store::open(&path).await.unwrap();
     let row = store.get_run(&run.run_id).await.unwrap().unwrap();
     assert_eq!(row.redrives, 0);
-    let seen = store.stalled_runs(now_ms() + 60_000, 1).await.unwrap();
+    let seen = store.stalled_runs(now_ms() + 60_000, 0, 1).await.unwrap();
     assert!(store.claim_redrive(&seen[0]).await.unwrap().is_some());
     let row = store.get_run(&run.run_id).await.unwrap().unwrap();
     assert_eq!(row.redrives, 1);
+}
+
+#[tokio::test]
+async fn each_redrive_doubles_the_wait_before_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite")).await.unwrap();
+    let run = create(&store, "stuck").await;
+    let after = 1_000;
+    let seen = store
+        .stalled_runs(run.updated_ms + after, after, 1)
+        .await
+        .unwrap();
+    let stamp = store
+        .claim_redrive(&seen[0])
+        .await
+        .unwrap()
+        .expect("redriven once");
+    // Redriven once: stalled again only after 2 x `after`, not after 1 x.
+    let one = store.stalled_runs(stamp + after, after, 1).await.unwrap();
+    assert!(one.is_empty(), "{one:?}");
+    let two = store
+        .stalled_runs(stamp + 2 * after, after, 1)
+        .await
+        .unwrap();
+    assert_eq!(two.len(), 1);
+    assert_eq!(two[0].redrives, 1);
 }

@@ -3,7 +3,9 @@
 //! restart, make the group resume after 7 and lose 5. So a message is acked only when it and
 //! every lower offset of the same partition delivered to this process are finished — and a
 //! lower message we did *not* ack (its step failed, or it was left for redelivery) holds the
-//! later acks back until DriftQ has redelivered it and it was acked, or for `hold` at most.
+//! later acks back until DriftQ has redelivered it and it was acked, or for `hold` at most,
+//! counted from its *first* failure: a poison message that fails on every redelivery must not
+//! renew its hold each time and keep its partition's acks back forever.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -11,8 +13,8 @@ use std::time::{Duration, Instant};
 /// Where one delivered message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    /// A step is handling it.
-    Running,
+    /// A step is handling it; `failed_since` when an earlier delivery of it was not acked.
+    Running { failed_since: Option<Instant> },
     /// Handled and wants its ack; waits for every lower offset.
     Done,
     /// Handled without an ack (failed, or left for redelivery) at `since`. DriftQ will
@@ -49,11 +51,16 @@ impl AckTracker {
     pub fn begin(&mut self, partition: u32, offset: u64) -> bool {
         let slots = self.partitions.entry(partition).or_default();
         match slots.get(&offset) {
-            None | Some(Slot::Unacked { .. }) => {
-                slots.insert(offset, Slot::Running);
+            None => {
+                slots.insert(offset, Slot::Running { failed_since: None });
                 true
             }
-            Some(Slot::Running | Slot::Done) => false,
+            Some(Slot::Unacked { since }) => {
+                let failed_since = Some(*since);
+                slots.insert(offset, Slot::Running { failed_since });
+                true
+            }
+            Some(Slot::Running { .. } | Slot::Done) => false,
         }
     }
 
@@ -65,10 +72,16 @@ impl AckTracker {
             return Vec::new();
         };
         if let Some(slot) = slots.get_mut(&offset) {
+            let first_failure = match *slot {
+                Slot::Running { failed_since } => failed_since,
+                _ => None,
+            };
             *slot = if ack {
                 Slot::Done
             } else {
-                Slot::Unacked { since: now }
+                Slot::Unacked {
+                    since: first_failure.unwrap_or(now),
+                }
             };
         }
         self.release(partition, now)
@@ -93,7 +106,7 @@ impl AckTracker {
         let mut ready = Vec::new();
         while let Some(entry) = slots.first_entry() {
             match *entry.get() {
-                Slot::Running => break,
+                Slot::Running { .. } => break,
                 Slot::Unacked { since } if now.duration_since(since) < self.hold => break,
                 Slot::Unacked { .. } => {
                     tracing::warn!(
@@ -192,6 +205,23 @@ mod tests {
         );
         assert_eq!(t.release_expired(now + HOLD), vec![(2, vec![11])]);
         assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn a_message_failing_on_every_redelivery_holds_the_barrier_from_its_first_failure() {
+        let (mut t, now) = tracker();
+        t.begin(2, 10);
+        t.begin(2, 11);
+        assert!(t.finish(2, 11, true, now).is_empty());
+        t.finish(2, 10, false, now);
+        // Redelivered and failed again, half a hold later: the hold does not start over.
+        assert!(t.begin(2, 10));
+        assert!(t.finish(2, 10, false, now + HOLD / 2).is_empty());
+        assert_eq!(
+            t.release_expired(now + HOLD),
+            vec![(2, vec![11])],
+            "one hold after the first failure, not after the last"
+        );
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "SIDEFX_MUTATION", value_enum)]
     pub mutation: Option<Mutation>,
 
+    /// Redrives a stalled run may get; the wait before each doubles (WORKER_REDRIVE_AFTER_MS,
+    /// then twice that, …). A run still stalled after this many is dead-lettered with
+    /// reason `redrive_cap`, so one poison command cannot be republished forever. 1..=30.
+    #[arg(long, env = "WORKER_MAX_REDRIVES", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub max_redrives: u32,
+
     /// Address of the Prometheus endpoint (`GET /metrics`), e.g. 127.0.0.1:9100. Unset: no
     /// listener, and no metrics are recorded.
     #[arg(long, env = "WORKER_METRICS_ADDR")]

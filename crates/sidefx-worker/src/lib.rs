@@ -132,10 +132,14 @@ pub async fn run(
         "worker started");
 
     let ctx = step_context(&config, effect, store.clone(), publisher.clone());
+    let policy = redrive::RedrivePolicy {
+        after: config.redrive_after(),
+        max_redrives: config.max_redrives,
+    };
     let sweeper = tokio::spawn(redrive::run(
         store.clone(),
         publisher.clone(),
-        config.redrive_after(),
+        policy,
         stop.clone(),
     ));
     let outbox = tokio::spawn(retry_outbox::run(

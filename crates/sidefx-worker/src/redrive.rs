@@ -14,11 +14,16 @@
 //! sweeps; the store's fenced [`Store::claim_redrive`] lets one of them win each stall, and
 //! the winner's stamp makes the message's idempotency key new (the lost message's key is
 //! still remembered by the broker and would be dropped as a duplicate).
+//!
+//! A run that redriving does not move on (a poison command that fails its step every time)
+//! must not be republished forever, filling its partition: each redrive doubles the wait
+//! before the next (the store's query), and after `max_redrives` the run is dead-lettered
+//! with `reason=redrive_cap`, a metric and a log line.
 
 use std::time::Duration;
 
-use sidefx_core::metrics::RUNS_REDRIVEN;
-use sidefx_core::{Publisher, RunRequest, RunRow, RunStatus, Store, now_ms};
+use sidefx_core::metrics::{RUNS_REDRIVE_CAPPED, RUNS_REDRIVEN};
+use sidefx_core::{DlqRecord, Publisher, RunCommand, RunRequest, RunRow, RunStatus, Store, now_ms};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -30,48 +35,61 @@ const BATCH: u32 = 100;
 const MIN_PERIOD: Duration = Duration::from_millis(250);
 const MAX_PERIOD: Duration = Duration::from_secs(5);
 
-/// Sweeps every `redrive_after / 4` until `shutdown` turns true.
+/// When a run counts as stalled, and how often it may be redriven.
+#[derive(Debug, Clone, Copy)]
+pub struct RedrivePolicy {
+    /// Unchanged this long (doubled per earlier redrive): stalled.
+    pub after: Duration,
+    /// Redrives a run may have; a stall after that dead-letters it.
+    pub max_redrives: u32,
+}
+
+/// Sweeps every `policy.after / 4` until `shutdown` turns true.
 pub async fn run(
     store: Store,
     publisher: Publisher,
-    redrive_after: Duration,
+    policy: RedrivePolicy,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let period = (redrive_after / 4).clamp(MIN_PERIOD, MAX_PERIOD);
+    let period = (policy.after / 4).clamp(MIN_PERIOD, MAX_PERIOD);
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
             () = tokio::time::sleep(period) => {}
         }
-        if let Err(err) = sweep(&store, &publisher, redrive_after).await {
+        if let Err(err) = sweep(&store, &publisher, policy).await {
             warn!(error = %err, "redrive sweep stopped early; retrying next sweep");
         }
     }
     info!("redrive sweeper stopped");
 }
 
-/// One pass: redrives up to [`BATCH`] runs unchanged for `redrive_after` and returns how
-/// many it redrove (runs another sweeper took first are not counted).
+/// One pass: redrives (or, past the cap, dead-letters) up to [`BATCH`] stalled runs and
+/// returns how many it handled (runs another sweeper took first are not counted).
 pub async fn sweep(
     store: &Store,
     publisher: &Publisher,
-    redrive_after: Duration,
+    policy: RedrivePolicy,
 ) -> Result<usize, PassError> {
-    let after_ms = i64::try_from(redrive_after.as_millis()).unwrap_or(i64::MAX);
-    let stalled = store
-        .stalled_runs(now_ms().saturating_sub(after_ms), BATCH)
-        .await?;
+    let after_ms = i64::try_from(policy.after.as_millis()).unwrap_or(i64::MAX);
+    let stalled = store.stalled_runs(now_ms(), after_ms, BATCH).await?;
     let mut redriven = 0;
     for run in &stalled {
-        if redrive(store, publisher, run).await? {
+        if redrive(store, publisher, run, policy.max_redrives).await? {
             redriven += 1;
         }
     }
     Ok(redriven)
 }
 
-/// Redrives one run if no other sweeper (or progress) got there first.
-async fn redrive(store: &Store, publisher: &Publisher, run: &RunRow) -> Result<bool, PassError> {
+/// Redrives one run if no other sweeper (or progress) got there first; dead-letters it
+/// instead when it already had `max_redrives`.
+async fn redrive(
+    store: &Store,
+    publisher: &Publisher,
+    run: &RunRow,
+    max_redrives: u32,
+) -> Result<bool, PassError> {
     // Claimed before decoding, so an unreadable row is logged once per stall period rather
     // than on every sweep.
     let Some(stamp) = store.claim_redrive(run).await? else {
@@ -87,6 +105,10 @@ async fn redrive(store: &Store, publisher: &Publisher, run: &RunRow) -> Result<b
     };
     let attempt = current_attempt(run.status, run.attempts);
     let command = request.command(&run.run_id, attempt, now_ms());
+    if run.redrives >= max_redrives {
+        dead_letter(store, publisher, run, &command).await?;
+        return Ok(true);
+    }
     publisher.redrive(&command, stamp).await?;
     metrics::counter!(RUNS_REDRIVEN).increment(1);
     warn!(
@@ -97,6 +119,31 @@ async fn redrive(store: &Store, publisher: &Publisher, run: &RunRow) -> Result<b
         "run made no progress: its command was lost by the broker or is stuck; redriven",
     );
     Ok(true)
+}
+
+/// Ends a run that `max_redrives` redrives did not move on: its DLQ record and `run.dlq`
+/// event first (keyed once per effect, like any dead letter), then its status, so a crash in
+/// between leaves the run for the next sweep, which dead-letters it again harmlessly.
+async fn dead_letter(
+    store: &Store,
+    publisher: &Publisher,
+    run: &RunRow,
+    command: &RunCommand,
+) -> Result<(), PassError> {
+    let error = format!("redrive_cap: no progress after {} redrives", run.redrives);
+    publisher
+        .dead_letter(&DlqRecord::for_command(command, error.as_str(), now_ms()))
+        .await?;
+    publisher
+        .event(&crate::run_events::run_dead_lettered(command, &error))
+        .await?;
+    store
+        .update_run(&run.run_id, RunStatus::DeadLettered, run.attempts)
+        .await?;
+    metrics::counter!(RUNS_REDRIVE_CAPPED).increment(1);
+    warn!(run_id = %run.run_id, redrives = run.redrives, %error,
+        "run made no progress through its redrives; dead-lettered");
+    Ok(())
 }
 
 /// The attempt a stalled run is waiting for. `runs.attempts` counts attempts started

@@ -5,12 +5,16 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::stack::{Stack, WorkerProcess};
+use driftq_client::{ConsumeRequest, Message};
+use futures::StreamExt;
 use sidefx_core::{
-    BusinessKey, CreateRun, FailMode, NewRun, RunId, RunRequest, RunRow, RunStatus, Store,
+    BusinessKey, CreateRun, DLQ_TOPIC, DlqRecord, FailMode, NewRun, Publisher, RunId, RunRequest,
+    RunRow, RunStatus, Store,
 };
+use sidefx_worker::redrive::{RedrivePolicy, sweep};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -103,4 +107,80 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
         .find(|l| l.contains(retrying.run_id.as_str()))
         .expect("the retrying run was redriven");
     assert!(retried.contains("attempt=1"), "{retried}");
+}
+
+/// A run that redriving does not move on (here nobody consumes its commands, as when its
+/// partition is held behind a poison message) is republished with a doubling wait, and
+/// after `max_redrives` it is dead-lettered with `redrive_cap` instead of filling its
+/// partition with copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_redriving_does_not_move_is_dead_lettered_at_the_cap() {
+    let stack = Stack::start(0).await;
+    let stuck = lost_run(&stack.store, "poison", 0).await;
+    let publisher = Publisher::new(stack.client.clone());
+    let policy = RedrivePolicy {
+        after: Duration::from_millis(100),
+        max_redrives: 2,
+    };
+
+    // Sweep as often as we like: the store decides when the run is due again.
+    let begun = Instant::now();
+    let mut handled = Vec::new();
+    while handled.len() < 3 {
+        assert!(
+            begun.elapsed() < DEADLINE,
+            "only {handled:?} in {DEADLINE:?}"
+        );
+        if sweep(&stack.store, &publisher, policy)
+            .await
+            .expect("sweep")
+            == 1
+        {
+            handled.push(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two redrives, each waiting twice as long as the one before (100 ms, then 200, 400);
+    // the store's clock steps in milliseconds, hence the slack.
+    let slack = Duration::from_millis(10);
+    assert!(
+        handled[1] - handled[0] >= Duration::from_millis(200) - slack,
+        "{handled:?}"
+    );
+    assert!(
+        handled[2] - handled[1] >= Duration::from_millis(400) - slack,
+        "{handled:?}"
+    );
+    let row = stack
+        .store
+        .get_run(&stuck.run_id)
+        .await
+        .expect("get_run")
+        .expect("the run");
+    assert_eq!(row.status, RunStatus::DeadLettered, "{row:?}");
+    // Dead-lettered runs are out of the sweep for good.
+    assert_eq!(
+        sweep(&stack.store, &publisher, policy)
+            .await
+            .expect("sweep"),
+        0
+    );
+
+    let request =
+        ConsumeRequest::new(DLQ_TOPIC, "test-dlq-reader", "reader").lease(Duration::from_secs(30));
+    let mut dlq = stack.client.consume(request);
+    let msg: Message = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match dlq.next().await {
+                Some(Ok(msg)) => return msg,
+                Some(Err(_)) => continue,
+                None => panic!("the consume stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("a DLQ record");
+    let record: DlqRecord = serde_json::from_str(&msg.value).expect("decodes");
+    assert_eq!(record.run_id, stuck.run_id);
+    assert!(record.error.starts_with("redrive_cap"), "{record:?}");
 }

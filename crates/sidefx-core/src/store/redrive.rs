@@ -10,18 +10,21 @@ use super::{Store, StoreError};
 use crate::ids::RunId;
 use crate::messages::now_ms;
 
-/// Unfinished runs (queued, running, retrying) whose row has not changed since `cutoff_ms`
-/// and that have no retry waiting in the outbox (a backing-off run is not stalled, it is
-/// waiting on purpose), oldest change first. `rejected` runs are not in the list: nothing
-/// was promised for them.
+/// Unfinished runs (queued, running, retrying) whose row has not changed for `after_ms`
+/// (?2) before `now_ms` (?1), doubled per redrive the run already had (exponential backoff:
+/// a run that a redrive does not move on is not republished at the sweep's pace), and that
+/// have no retry waiting in the outbox (a backing-off run is not stalled, it is waiting on
+/// purpose), oldest change first. `rejected` runs are not in the list: nothing was promised
+/// for them. The first bound uses the partial index; the backoff filters what it finds.
 const STALLED_RUNS: &str = "
 SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
        request_fingerprint, created_ms, updated_ms, redrives
   FROM runs
- WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1
+ WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1 - ?2
+   AND updated_ms <= ?1 - ?2 * (1 << MIN(redrives, 16))
    AND NOT EXISTS (SELECT 1 FROM retry_outbox o WHERE o.run_id = runs.run_id)
  ORDER BY updated_ms
- LIMIT ?2";
+ LIMIT ?3";
 
 /// The fence: only the sweeper that still sees the row as it was when it selected it moves
 /// `updated_ms` forward. Any progress of the run (a worker's status update) or another
@@ -42,16 +45,18 @@ UPDATE runs SET status = 'queued', updated_ms = ?2
  WHERE run_id = ?1 AND status = 'rejected'";
 
 impl Store {
-    /// Up to `limit` runs that may have lost their command: unfinished, unchanged since
-    /// `cutoff_ms`, and not waiting for a scheduled retry.
+    /// Up to `limit` runs that may have lost their command: unfinished, unchanged for
+    /// `after_ms` before `now_ms` (times 2 per earlier redrive of the run), and not waiting
+    /// for a scheduled retry.
     pub async fn stalled_runs(
         &self,
-        cutoff_ms: i64,
+        now_ms: i64,
+        after_ms: i64,
         limit: u32,
     ) -> Result<Vec<RunRow>, StoreError> {
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(STALLED_RUNS)?;
-            let rows = stmt.query_map(params![cutoff_ms, limit], run_row)?;
+            let rows = stmt.query_map(params![now_ms, after_ms, limit], run_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
