@@ -98,6 +98,13 @@ pub struct ApiConfig {
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inflight_runs: u32,
 
+    /// Most accepted runs whose first messages the broker has not taken yet (it is down or
+    /// full). They wait in the store's run outbox and are published when it takes them again;
+    /// beyond this many, `POST /runs` answers 503 `overloaded`, storing nothing.
+    #[arg(long, env = "API_MAX_PENDING_RUNS", default_value_t = crate::state::DEFAULT_MAX_PENDING_RUNS,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_runs: u32,
+
     /// Most connections kept open at once for requests; more wait in the kernel's accept
     /// backlog until one closes. Bounds the API's memory against clients that open a
     /// connection per request. Idle connections and slow senders are closed after

@@ -60,6 +60,13 @@ pub enum ApiError {
     /// configured to (`--max-inflight-runs`); nothing was stored.
     #[error("too many run requests in flight")]
     Overloaded,
+    /// 503 + `Retry-After`: the run outbox holds `limit` accepted runs the broker has not
+    /// taken yet (`--max-pending-runs`); nothing was stored.
+    #[error("{limit} accepted runs are waiting for the broker")]
+    OutboxFull {
+        /// The outbox's bound.
+        limit: u32,
+    },
     /// 503 + `Retry-After`: the broker could not be reached, answered with a server error,
     /// or could not store the message (its disk is full or failing).
     #[error("broker unavailable: {0}")]
@@ -137,7 +144,9 @@ impl ApiError {
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::Overloaded | ApiError::OutboxFull { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+            }
             ApiError::BrokerBackpressure { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "broker_backpressure")
             }
@@ -172,6 +181,13 @@ impl ApiError {
                 "the API is serving as many run requests as it accepts at once; retry after \
                  the Retry-After delay"
                     .into(),
+                None,
+            ),
+            ApiError::OutboxFull { limit } => (
+                format!(
+                    "{limit} accepted runs are waiting for the message broker, which is down \
+                     or full; nothing was stored; retry after the Retry-After delay"
+                ),
                 None,
             ),
             ApiError::BrokerUnavailable(_) => (
@@ -219,7 +235,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::BrokerBackpressure { retry_after, .. } => Some(*retry_after),
             ApiError::Overloaded | ApiError::TooManyStreams => Some(OVERLOADED_RETRY_AFTER),
-            ApiError::VerifyBusy => Some(UNAVAILABLE_RETRY_AFTER),
+            ApiError::VerifyBusy | ApiError::OutboxFull { .. } => Some(UNAVAILABLE_RETRY_AFTER),
             ApiError::BrokerUnavailable(_) | ApiError::StorageUnavailable(_) => {
                 Some(UNAVAILABLE_RETRY_AFTER)
             }

@@ -17,6 +17,7 @@ mod event_stream;
 pub mod extract;
 pub mod host_check;
 pub mod openapi;
+pub mod outbox;
 pub mod routes;
 mod run_messages;
 pub mod run_request;
@@ -162,8 +163,8 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal(format!("handler panicked: {detail}")).into_response()
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, ends open
-/// SSE streams and waits for in-flight requests to finish.
+/// Serves [`app`] on `listener`, with the run outbox's relay, until `shutdown` completes;
+/// then stops accepting, ends open SSE streams and waits for in-flight requests to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -175,9 +176,13 @@ pub async fn serve(
         tracing::info!("shutdown started; ending event streams");
         signal_state.begin_shutdown();
     };
+    let relay = tokio::spawn(outbox::run_relay(state.clone(), state.shutdown_started()));
     let listener = conn_limit::LimitedListener::new(listener, state.max_connections);
     let header_timeout = state.timeouts.header;
-    serve::serve_connections(listener, app(state), header_timeout, signal).await
+    let served = serve::serve_connections(listener, app(state), header_timeout, signal).await;
+    // Whatever the relay had not published stays in the outbox for the next start.
+    relay.abort();
+    served
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `docker stop` and process managers send).

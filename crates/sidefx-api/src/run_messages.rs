@@ -3,8 +3,8 @@
 //!
 //! They are built from the stored run (its id, request and creation time), so publishing them
 //! again is harmless: every message carries its idempotency key and the broker drops
-//! duplicates. That is what lets an `Idempotency-Key` replay finish a run whose first
-//! publish was cut short by a crash or a broker outage.
+//! duplicates. That is what lets the run outbox publish a run again after its first publish
+//! was cut short by a crash or a broker outage.
 
 use sidefx_core::{
     COMMANDS_TOPIC, DLQ_TOPIC, Event, PublishError, Publisher, RunCommand, RunId, events_topic,
@@ -42,63 +42,20 @@ impl RunMessages {
 
     /// Publishes in the original's order: the run's events topic first receives
     /// `run.created`, then the worker gets the command, then `command.enqueued` follows. A
-    /// failure stops the sequence; the caller reports it, and a retry with the same
-    /// `Idempotency-Key` publishes again from the start.
-    pub(crate) async fn publish(&self, publisher: &Publisher) -> Result<(), PublishFailure> {
-        let not_stored = |error| PublishFailure {
-            command_refused: true,
-            error,
-        };
+    /// failure stops the sequence; the outbox publishes again from the start (see
+    /// `outbox.rs`), and the broker drops what it already has by the messages' keys.
+    pub(crate) async fn publish(&self, publisher: &Publisher) -> Result<(), PublishError> {
         // Like the original, make sure every topic of the flow exists before the first
         // message, so a worker that starts later finds the DLQ topic too.
         let events = events_topic(&self.command.run_id);
         for topic in [COMMANDS_TOPIC, DLQ_TOPIC, events.as_str()] {
-            publisher.ensure_topic(topic).await.map_err(not_stored)?;
+            publisher.ensure_topic(topic).await?;
         }
-        // Two concurrent replays of one `Idempotency-Key` publish the same keyed messages at
-        // once; the publisher waits out the broker's "key already in-flight" for us.
-        publisher.event(&self.created).await.map_err(not_stored)?;
-        publisher
-            .command(&self.command)
-            .await
-            .map_err(|error| PublishFailure {
-                command_refused: refused_before_storing(&error),
-                error,
-            })?;
-        publisher
-            .event(&self.enqueued)
-            .await
-            .map_err(|error| PublishFailure {
-                command_refused: false,
-                error,
-            })
-    }
-}
-
-/// A failed [`RunMessages::publish`], and whether the run's command is certainly not on the
-/// commands topic (so nothing will run unless the client re-sends the request).
-#[derive(Debug)]
-pub(crate) struct PublishFailure {
-    /// True only when the broker never stored the command: it failed before the command's
-    /// produce, or the produce was answered with a refusal or never connected. A timeout or
-    /// a cut connection after sending is *not* a refusal: the broker may have stored it.
-    pub(crate) command_refused: bool,
-    /// What went wrong.
-    pub(crate) error: PublishError,
-}
-
-/// True when `error` proves the produce was not stored: the broker answered with a refusal
-/// (full partition, invalid request, unknown topic) or the connection was never made.
-fn refused_before_storing(error: &PublishError) -> bool {
-    use driftq_client::Error;
-    match error.driftq_error() {
-        Some(
-            Error::Backpressure { .. } | Error::InvalidArgument { .. } | Error::NotFound { .. },
-        ) => true,
-        Some(Error::Transport(err)) => err.is_connect(),
-        Some(_) => false,
-        // Encoding failed, so nothing was sent.
-        None => true,
+        // The request's publish and the relay's can run at once for one run; the publisher
+        // waits out the broker's "key already in-flight" for us.
+        publisher.event(&self.created).await?;
+        publisher.command(&self.command).await?;
+        publisher.event(&self.enqueued).await
     }
 }
 

@@ -1,22 +1,51 @@
-//! Black-box tests of broker trouble: DriftQ down (health and publishing say 503) and a full
-//! commands partition (503 with `Retry-After`, then a replay completes the run). A run the
-//! client was refused is recorded `rejected`, so no worker redrives it behind its back.
+//! Black-box tests of broker trouble, with the run outbox between the store and DriftQ: a
+//! run is accepted (200) once it is stored, whatever the broker does, and published when the
+//! broker takes it again: DriftQ down, then back; a full commands partition, then drained.
+//! Only a full outbox refuses a run (503 `overloaded`), and then nothing was stored.
 
 mod common;
 
-use common::{TestApp, read_all, read_group, value};
+use common::{TestApp, poll_until, read_all, read_group, value};
 use driftq_client::ProduceRequest;
 use serde_json::{Value, json};
 use sidefx_core::{COMMANDS_PARTITIONS, COMMANDS_TOPIC, RunRow, RunStatus, Store};
 
-/// Every run in the API's store (the tests never learn a refused run's id from the API).
+async fn store(app: &TestApp) -> Store {
+    Store::open(&app.config.store.db_path).await.expect("store")
+}
+
+/// Every run in the API's store.
 async fn stored_runs(app: &TestApp) -> Vec<RunRow> {
-    let store = Store::open(&app.config.store.db_path).await.expect("store");
-    store.list_runs(100).await.expect("runs")
+    store(app).await.list_runs(100).await.expect("runs")
+}
+
+/// Waits until the outbox owes the broker nothing.
+async fn wait_outbox_empty(app: &TestApp) {
+    let store = store(app).await;
+    poll_until(|| async {
+        let owed = store.pending_run_count().await.expect("count");
+        (owed == 0).then_some(())
+    })
+    .await;
+}
+
+/// `POST /runs` answered 200; returns the run id.
+async fn accepted(app: &TestApp, body: &Value, key: Option<&str>) -> String {
+    let response = app.post_run(body, key).await;
+    assert_eq!(response.status(), 200);
+    let run: Value = response.json().await.expect("JSON");
+    run["run_id"].as_str().expect("run_id").to_owned()
+}
+
+/// The run's events topic holds exactly `run.created` then `command.enqueued`, once each.
+async fn assert_started_once(app: &TestApp, run_id: &str) {
+    let events = read_all(&app.driftq(), &format!("sidefx.events.{run_id}")).await;
+    let types: Vec<Value> = events.iter().map(|m| value(m)["type"].clone()).collect();
+    assert_eq!(types, ["run.created", "command.enqueued"]);
 }
 
 #[tokio::test]
-async fn healthz_and_post_runs_say_503_when_the_broker_is_down() {
+async fn a_run_accepted_while_the_broker_is_down_is_published_when_it_returns() {
     let mut app = TestApp::spawn().await;
     let (status, health) = app.get_json("/healthz").await;
     assert_eq!(status, 200);
@@ -31,17 +60,18 @@ async fn healthz_and_post_runs_say_503_when_the_broker_is_down() {
         (status, error["error"].as_str()),
         (503, Some("broker_unavailable"))
     );
-
-    let response = app
-        .post_run(&json!({"business_key": "order-down"}), Some("down-1"))
-        .await;
-    assert_eq!(response.status(), 503);
-    let error: Value = response.json().await.expect("JSON");
-    assert_eq!(error["error"], "broker_unavailable");
-    // Connection refused: the command certainly was not stored.
+    // Stored is promised: the answer does not depend on the broker.
+    let run_id = accepted(&app, &json!({"business_key": "order-down"}), Some("down-1")).await;
     let runs = stored_runs(&app).await;
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, RunStatus::Rejected);
+    assert_eq!(runs[0].status, RunStatus::Queued);
+    assert_eq!(store(&app).await.pending_run_count().await.unwrap(), 1);
+
+    app.restart_broker_empty().await;
+    wait_outbox_empty(&app).await;
+    let command = read_group(&app.driftq(), COMMANDS_TOPIC, "worker", 1).await;
+    assert_eq!(value(&command[0])["run_id"], run_id);
+    assert_started_once(&app, &run_id).await;
 }
 
 /// Size of one filler message: it fits an empty partition (65 535 bytes would), but no
@@ -65,23 +95,22 @@ async fn fill_commands_topic(client: &driftq_client::Client) {
 }
 
 #[tokio::test]
-async fn healthz_is_degraded_while_the_broker_refuses_runs_for_backpressure() {
+async fn a_full_commands_partition_delays_an_accepted_run_and_degrades_health() {
     let app = TestApp::spawn().await;
-    fill_commands_topic(&app.driftq()).await;
+    let client = app.driftq();
+    fill_commands_topic(&client).await;
+
+    let body = json!({"business_key": "order-full"});
+    let run_id = accepted(&app, &body, Some("full-1")).await;
     // The broker itself is healthy: only a full partition refuses the command.
-    let response = app
-        .post_run(&json!({"business_key": "order-refused"}), None)
-        .await;
-    assert_eq!(response.status(), 503);
-    let (status, health) = app.get_json("/healthz").await;
-    assert_eq!(status, 200, "{health}");
+    let health = poll_until(|| async {
+        let (status, health) = app.get_json("/healthz").await;
+        (status == 200 && health["status"] == "degraded").then_some(health)
+    })
+    .await;
     assert_eq!(
-        (
-            &health["ok"],
-            &health["status"],
-            &health["driftq"]["status"]
-        ),
-        (&json!(false), &json!("degraded"), &json!("ok")),
+        (&health["ok"], &health["driftq"]["status"]),
+        (&json!(false), &json!("ok")),
         "{health}"
     );
     let reason = health["backpressure"]["reason"]
@@ -92,32 +121,14 @@ async fn healthz_is_degraded_while_the_broker_refuses_runs_for_backpressure() {
         health["backpressure"]["seen_ms_ago"].as_u64().is_some(),
         "{health}"
     );
-}
-
-#[tokio::test]
-async fn full_commands_topic_is_503_with_retry_after_and_a_replay_completes_the_run() {
-    let app = TestApp::spawn().await;
-    let client = app.driftq();
-    fill_commands_topic(&client).await;
-
-    let body = json!({"business_key": "order-full"});
+    // A re-send is the same run, and publishes nothing of its own.
     let response = app.post_run(&body, Some("full-1")).await;
-    assert_eq!(response.status(), 503);
-    let retry_after = response.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    assert!(
-        retry_after.parse::<u64>().is_ok_and(|secs| secs >= 1),
-        "{retry_after}"
-    );
-    let error: Value = response.json().await.expect("JSON");
-    assert_eq!(error["error"], "broker_backpressure");
-    let refused = stored_runs(&app).await;
-    assert_eq!(refused.len(), 1);
-    assert_eq!(refused[0].status, RunStatus::Rejected);
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    assert_eq!(stored_runs(&app).await.len(), 1);
 
-    // A consumer group drains the fillers; acking frees the partitions.
+    // A consumer group drains the fillers; acking frees the partitions; the relay, backing
+    // off, then gets the command in.
     let drained = read_group(
         &client,
         COMMANDS_TOPIC,
@@ -126,23 +137,46 @@ async fn full_commands_topic_is_503_with_retry_after_and_a_replay_completes_the_
     )
     .await;
     assert!(drained.iter().all(|m| m.value.len() == FILLER_BYTES));
-
-    // The client retries with the same key: the stored run is published now.
-    let response = app.post_run(&body, Some("full-1")).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["idempotent-replayed"], "true");
-    let run: Value = response.json().await.expect("JSON");
-    let run_id = run["run_id"].as_str().expect("run_id");
-    assert_eq!(
-        run_id,
-        refused[0].run_id.as_str(),
-        "the refused run, not a new one"
-    );
-    let (_, view) = app.get_json(&format!("/runs/{run_id}")).await;
-    assert_eq!(view["status"], "queued", "accepted now: queued again");
+    wait_outbox_empty(&app).await;
     let command = read_group(&client, COMMANDS_TOPIC, "drain", 1).await;
     assert_eq!(value(&command[0])["run_id"], run_id);
-    let events = read_all(&client, &format!("sidefx.events.{run_id}")).await;
-    let types: Vec<Value> = events.iter().map(|m| value(m)["type"].clone()).collect();
-    assert_eq!(types, ["run.created", "command.enqueued"]);
+    assert_started_once(&app, &run_id).await;
+}
+
+#[tokio::test]
+async fn a_full_outbox_refuses_new_runs_with_503_and_stores_nothing() {
+    let mut app = TestApp::spawn_with(|config| config.max_pending_runs = 2).await;
+    app.stop_broker().await;
+    for n in 0..2 {
+        let key = format!("owed-{n}");
+        accepted(&app, &json!({"business_key": key}), Some(&key)).await;
+    }
+
+    let response = app
+        .post_run(&json!({"business_key": "one-too-many"}), Some("owed-2"))
+        .await;
+    assert_eq!(response.status(), 503);
+    let retry_after = response.headers()["retry-after"].to_str().expect("ascii");
+    assert!(
+        retry_after.parse::<u64>().is_ok_and(|secs| secs >= 1),
+        "{retry_after}"
+    );
+    let error: Value = response.json().await.expect("JSON");
+    assert_eq!(error["error"], "overloaded", "{error}");
+    assert_eq!(stored_runs(&app).await.len(), 2, "nothing stored");
+    // A re-send of an accepted run is still answered: it stores nothing.
+    let response = app
+        .post_run(&json!({"business_key": "owed-0"}), Some("owed-0"))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    app.restart_broker_empty().await;
+    wait_outbox_empty(&app).await;
+    // Room again: the refused request, re-sent, is accepted.
+    accepted(
+        &app,
+        &json!({"business_key": "one-too-many"}),
+        Some("owed-2"),
+    )
+    .await;
 }

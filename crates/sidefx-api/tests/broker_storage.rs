@@ -1,6 +1,6 @@
-//! A broker whose disk is full: `POST /runs` gets 503 with `Retry-After` (not 502), and
-//! `/healthz` says `ok: false` with `driftq.status: degraded`; both recover once the disk
-//! has space. The broker's WAL lives on a small tmpfs, which needs root to mount (CI runs as
+//! A broker whose disk is full: `POST /runs` still accepts runs (they wait in the API's run
+//! outbox, on its own disk), `/healthz` says `ok: false` with `driftq.status: degraded`, and
+//! once the disk has space the waiting runs are published and health recovers. The broker's WAL lives on a small tmpfs, which needs root to mount (CI runs as
 //! root); elsewhere the test is skipped with a message saying so.
 
 #![cfg(target_os = "linux")]
@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::{ApiServer, api_config};
 use driftq_local::BrokerConfig;
+use sidefx_core::Store;
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -35,10 +36,11 @@ impl Drop for Unmount {
     reason = "a skipped test says so in the test output"
 )]
 #[tokio::test]
-async fn a_broker_out_of_disk_is_a_503_and_a_degraded_health() {
+async fn runs_accepted_while_the_brokers_disk_is_full_are_published_once_it_has_space() {
     if !is_root() {
         eprintln!(
-            "SKIPPED a_broker_out_of_disk_is_a_503_and_a_degraded_health: mounting a tmpfs needs root"
+            "SKIPPED runs_accepted_while_the_brokers_disk_is_full_are_published_once_it_has_space: \
+             mounting a tmpfs needs root"
         );
         return;
     }
@@ -70,41 +72,49 @@ async fn a_broker_out_of_disk_is_a_503_and_a_degraded_health() {
     let mut file = std::fs::File::create(&filler).unwrap();
     while file.write_all(&[0u8; 4096]).is_ok() {}
     drop(file);
-    // The first failed WAL write may still fit the log's last page: retry until refused.
-    let refused = common::poll_until(|| async {
-        let resp = run("during").await.unwrap();
-        (resp.status() != 200).then_some(resp)
+    // Every run is accepted: the API stores it, whatever the broker's disk says. The first
+    // failed WAL write may still fit the log's last page, so post until the broker says so.
+    let health = |http: reqwest::Client| {
+        let url = api.url("/healthz");
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let mut n = 0;
+    common::poll_until(|| {
+        n += 1;
+        let (http, during) = (http.clone(), run(&format!("during-{n}")));
+        async move {
+            assert_eq!(during.await.unwrap().status(), 200);
+            let health = health(http).await;
+            (health["status"] == "degraded").then_some(())
+        }
     })
     .await;
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    let body: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(body["error"], "broker_unavailable");
-    let health: serde_json::Value = http
-        .get(api.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    assert_eq!(
+        health(http.clone()).await,
+        serde_json::json!({"ok": false, "status": "degraded", "driftq": {"status": "degraded"}})
+    );
+    let store = Store::open(&dir.path().join("side_effects.sqlite"))
         .await
         .unwrap();
-    assert_eq!(
-        health,
-        serde_json::json!({"ok": false, "status": "degraded", "driftq": {"status": "degraded"}})
+    assert!(
+        store.pending_run_count().await.unwrap() >= 1,
+        "a run waits in the outbox"
     );
 
     std::fs::remove_file(filler).unwrap();
+    common::poll_until(|| async { (store.pending_run_count().await.unwrap() == 0).then_some(()) })
+        .await;
     assert_eq!(run("after").await.unwrap().status(), 200);
-    let health: serde_json::Value = http
-        .get(api.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let recovered = common::poll_until(|| async {
+        let health = health(http.clone()).await;
+        (health["status"] == "ok").then_some(health)
+    })
+    .await;
     assert_eq!(
-        health,
+        recovered,
         serde_json::json!({"ok": true, "status": "ok", "driftq": {"status": "ok"}})
     );
     api.stop().await;

@@ -1,4 +1,5 @@
-//! Backpressure, end to end: with the workers stopped, fill the broker until `POST /runs`
+//! Backpressure, end to end: with the workers stopped, fill the broker until it refuses
+//! commands, and then the API's run outbox (`API_MAX_PENDING_RUNS`) until `POST /runs`
 //! answers 503 with Retry-After; start the workers again, re-send the refused requests with
 //! their Idempotency-Key, and check that every accepted run completes (or dead-letters, as
 //! some ask to), that every dead letter is archived, and that `sidefx verify` is clean — then
@@ -8,10 +9,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{StacksDir, poll, require_service_binaries, sidefx, text};
+use std::process::Command;
 
-/// More runs than DriftQ buffers for 8 partitions (100 each) before refusing.
+use common::{SIDEFX, StacksDir, poll, require_service_binaries, run, sidefx, text};
+
+/// More runs than DriftQ buffers for 8 partitions (100 each) before refusing, plus the
+/// outbox's bound.
 const MAX_RUNS: usize = 1500;
+/// The API's outbox bound in this test: accepted runs the broker has not taken yet.
+const MAX_PENDING_RUNS: &str = "40";
 /// Requests in flight while filling.
 const CONCURRENCY: usize = 8;
 
@@ -81,7 +87,7 @@ async fn fill(client: &reqwest::Client, api: &str) -> Vec<Run> {
             return runs;
         }
     }
-    panic!("{MAX_RUNS} runs were accepted with the workers stopped: the broker never pushed back");
+    panic!("{MAX_RUNS} runs were accepted with the workers stopped: the API never pushed back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +99,22 @@ async fn a_full_broker_pushes_back_and_nothing_is_lost_when_workers_return() {
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || sidefx(&dir, args, Duration::from_secs(120)))
     };
-    let up = cli(common::UP_LOCAL_ON_FREE_PORTS).await.unwrap();
+    let up = {
+        let mut command = Command::new(SIDEFX);
+        command
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("API_MAX_PENDING_RUNS", MAX_PENDING_RUNS);
+        tokio::task::spawn_blocking(move || {
+            run(
+                command,
+                common::UP_LOCAL_ON_FREE_PORTS,
+                Duration::from_secs(120),
+            )
+        })
+        .await
+        .unwrap()
+    };
     assert!(up.status.success(), "{}", text(&up));
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();

@@ -26,8 +26,8 @@ pub use messages::{
 pub use publisher::{PublishError, Publisher};
 pub use receipt::Receipt;
 pub use store::{
-    Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun, RunRow,
-    RunStatus, ScheduledRetry, Store, StoreError,
+    Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun, PendingRun,
+    RunRow, RunStatus, ScheduledRetry, Store, StoreError,
 };
 pub use telemetry::TelemetryError;
 pub use topics::{

@@ -16,6 +16,8 @@ pub use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Runs registered by `POST /runs` (new runs only, not replays).
 pub const RUNS_ACCEPTED: &str = "sidefx_runs_accepted_total";
+/// Failed publishes of an accepted run's first messages; the run outbox retries them.
+pub const RUN_PUBLISH_FAILURES: &str = "sidefx_run_publish_failures_total";
 /// `POST /runs` answered from an earlier request with the same `Idempotency-Key`.
 pub const RUNS_REPLAYED: &str = "sidefx_runs_replayed_total";
 /// Side effects by how the step resolved them; label [`OUTCOME`].
@@ -122,6 +124,10 @@ fn describe_all() {
     describe_counter!(
         RUNS_REPLAYED,
         "POST /runs answered by Idempotency-Key replay."
+    );
+    describe_counter!(
+        RUN_PUBLISH_FAILURES,
+        "Failed publishes of an accepted run's first messages (the run outbox retries them)."
     );
     describe_counter!(EFFECTS, "Side effects by outcome of the step.");
     describe_counter!(RETRIES_SCHEDULED, "Retries written to the retry outbox.");

@@ -1,5 +1,6 @@
-//! The queries behind the redrive sweeper: which runs count as stalled, the fence that lets
-//! one sweeper win each stall, and the `rejected` marking that keeps refused runs out.
+//! The queries behind the redrive sweeper: which runs count as stalled (not those the run
+//! outbox still owes the broker, nor legacy `rejected` ones), the fence that lets one sweeper
+//! win each stall, and the requeue of a legacy `rejected` run.
 
 use sidefx_core::{
     BusinessKey, CreateRun, NewRetry, NewRun, RunCommand, RunId, RunRequest, RunRow, RunStatus,
@@ -22,18 +23,20 @@ fn request() -> RunRequest {
     }
 }
 
-async fn create(store: &Store, run: &str) -> RunRow {
+fn new_run(run: &str) -> NewRun {
     let request_json = request().canonical_json().unwrap();
-    let created = store
-        .create_run(NewRun {
-            run_id: RunId::parse(run).unwrap(),
-            business_key: request().business_key,
-            request_fingerprint: request_json.clone(),
-            request_json,
-            idempotency_key: None,
-        })
-        .await
-        .unwrap();
+    NewRun {
+        run_id: RunId::parse(run).unwrap(),
+        business_key: request().business_key,
+        request_fingerprint: request_json.clone(),
+        request_json,
+        idempotency_key: None,
+    }
+}
+
+/// A run registered without an outbox row: as if its messages were published (and lost).
+async fn create(store: &Store, run: &str) -> RunRow {
+    let created = store.create_run(new_run(run)).await.unwrap();
     let CreateRun::Created(row) = created else {
         panic!("{created:?}")
     };
@@ -73,12 +76,25 @@ async fn unfinished_runs_without_a_waiting_retry_are_stalled() {
         let row = create(&store, run).await;
         store.update_run(&row.run_id, status, 1).await.unwrap();
     }
+    // Answered 503 by a version before the run outbox: nothing was promised.
     let refused = create(&store, "refused").await;
-    assert!(store.reject_run(&refused.run_id).await.unwrap());
+    store
+        .update_run(&refused.run_id, RunStatus::Rejected, 0)
+        .await
+        .unwrap();
+    // Accepted, its messages still owed by the run outbox: the API's relay has it.
+    let owed = store.accept_run(new_run("owed"), 10, 0).await.unwrap();
+    assert!(matches!(owed, CreateRun::Created(_)), "{owed:?}");
 
     let mut ids = stalled_ids(&store).await;
     ids.sort();
     assert_eq!(ids, ["queued", "running"]);
+    // Once the relay published it, it can stall like any other.
+    store
+        .run_published(&RunId::parse("owed").unwrap())
+        .await
+        .unwrap();
+    assert!(stalled_ids(&store).await.contains(&"owed".to_owned()));
     // Not old enough: nothing.
     let fresh = store
         .stalled_runs(queued.updated_ms - 1, 0, 100)
@@ -129,37 +145,47 @@ async fn one_sweeper_wins_each_stall_and_progress_cancels_it() {
 }
 
 #[tokio::test]
-async fn only_an_untouched_queued_run_can_be_rejected_and_requeue_undoes_it() {
+async fn a_legacy_rejected_run_is_requeued_with_its_outbox_row_once() {
     let (_dir, store) = store().await;
+    let refused = create(&store, "refused").await;
+    store
+        .update_run(&refused.run_id, RunStatus::Rejected, 0)
+        .await
+        .unwrap();
+    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
+    assert!(!row.status.is_final(), "a re-sent request revives it");
+
+    assert!(
+        store
+            .requeue_rejected_run(&refused.run_id, 0)
+            .await
+            .unwrap()
+    );
+    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
+    assert_eq!(row.status, RunStatus::Queued);
+    let owed = store.due_pending_runs(now_ms(), 10).await.unwrap();
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(owed[0].run.run_id, refused.run_id);
+    // A second re-send finds it queued: nothing changes.
+    assert!(
+        !store
+            .requeue_rejected_run(&refused.run_id, 0)
+            .await
+            .unwrap()
+    );
+    // A run of any other status is never requeued.
     let started = create(&store, "started").await;
     store
         .update_run(&started.run_id, RunStatus::Running, 1)
         .await
         .unwrap();
-    assert!(!store.reject_run(&started.run_id).await.unwrap());
-
-    let refused = create(&store, "refused").await;
-    assert!(store.reject_run(&refused.run_id).await.unwrap());
     assert!(
-        !store.reject_run(&refused.run_id).await.unwrap(),
-        "already rejected"
+        !store
+            .requeue_rejected_run(&started.run_id, 0)
+            .await
+            .unwrap()
     );
-    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
-    assert_eq!(row.status, RunStatus::Rejected);
-    assert!(!row.status.is_final(), "a re-sent request revives it");
-
-    store.requeue_run(&refused.run_id).await.unwrap();
-    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
-    assert_eq!(row.status, RunStatus::Queued);
-    // A worker picking up a rejected run's command (published by a concurrent replay) moves
-    // it on like any other.
-    assert!(store.reject_run(&refused.run_id).await.unwrap());
-    store
-        .update_run(&refused.run_id, RunStatus::Running, 1)
-        .await
-        .unwrap();
-    let row = store.get_run(&refused.run_id).await.unwrap().unwrap();
-    assert_eq!(row.status, RunStatus::Running);
+    assert_eq!(store.pending_run_count().await.unwrap(), 1);
 }
 
 #[test]

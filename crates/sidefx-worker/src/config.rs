@@ -105,6 +105,14 @@ pub struct WorkerConfig {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub provider_timeout_ms: u64,
 
+    /// Provider mode: how long the provider keeps an idempotency key, in seconds (a day by
+    /// default, as Stripe; the simulator reads the same variable). An effect claimed longer
+    /// ago than this, whose charge a lookup does not find, is not charged again
+    /// automatically: the run is dead-lettered with `idempotency_window_passed`.
+    #[arg(long, env = "PROVIDER_KEY_RETENTION_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub provider_key_retention_secs: u64,
+
     /// Test only, debug builds only: break the step on purpose (`rerun_effect`), to prove that
     /// the torture's evidence sees double executions. A release build refuses to start.
     #[arg(long, env = "SIDEFX_MUTATION", value_enum)]

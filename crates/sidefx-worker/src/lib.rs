@@ -181,7 +181,8 @@ fn build_effect(config: &WorkerConfig) -> Result<Effect, WorkerError> {
         }
         EffectKind::Provider => Effect::new(
             "provider",
-            ProviderEffect::new(&config.provider_url, config.provider_timeout(), artifacts)?,
+            ProviderEffect::new(&config.provider_url, config.provider_timeout(), artifacts)?
+                .with_key_retention(Duration::from_secs(config.provider_key_retention_secs)),
         ),
     })
 }

@@ -242,6 +242,25 @@ async fn resolve_in_progress(
         );
         return failure::dead_letter(ctx, cmd, &error).await;
     }
+    // The effect may have reached the provider when it was first claimed (its outcome was
+    // unknown, or its worker died mid-call), and the lookup above did not find it. Repeating
+    // the call is safe only while the provider still remembers the key; past that, a person
+    // decides (the DLQ record says why), the claim given back as for any dead letter.
+    if let Some(retention) = ctx.effect.key_retention() {
+        let age_ms = now_ms().saturating_sub(row.created_ms);
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        if age_ms >= retention_ms {
+            ctx.store.release_claim(effect_id, &ctx.owner).await?;
+            let error = format!(
+                "idempotency_window_passed: first claimed {} s ago, the provider keeps keys \
+                 for {} s; not repeated automatically",
+                age_ms / 1000,
+                retention.as_secs()
+            );
+            warn!(decision = "window_passed", age_ms, "claim decided: {error}");
+            return failure::dead_letter(ctx, cmd, &error).await;
+        }
+    }
     info!(
         decision = "taken_over",
         previous_owner = %previous,

@@ -240,3 +240,41 @@ async fn the_mutation_shows_as_a_double_execution_in_both_ledgers() {
         );
     }
 }
+
+/// A claim older than the provider's key retention, whose charge a lookup does not find, is
+/// not charged again automatically: the provider may have forgotten the key, and a repeat
+/// could then charge twice. The run is dead-lettered with `idempotency_window_passed` (here
+/// the worker died between claim and charge, and the retention is one second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_older_than_the_providers_key_retention_is_dead_lettered_not_repeated() {
+    let mut stack = Stack::start_with(0, Effect::Provider(FaultRates::default())).await;
+    stack.set_worker_env("PROVIDER_KEY_RETENTION_SECS", "1");
+    stack.add_worker();
+    let body = json!({"business_key": "too-late", "fail_mode": "crash_after_claim_before_effect"});
+    let run = stack.post_run(body, None).await;
+    stack
+        .wait_status(&run, RunStatus::DeadLettered, DEADLINE)
+        .await;
+    assert_eq!(stack.exits, vec![Some(137)], "{}", stack.logs());
+    let ledger = stack.ledger().await;
+    assert_eq!(
+        ledger.requests_per_key.get("charge_card:too-late"),
+        None,
+        "never sent: {ledger:?}"
+    );
+    let record = common::poll("the DLQ record to be archived", DEADLINE, || async {
+        let dead = stack
+            .store
+            .list_dead_letters(10)
+            .await
+            .expect("dead letters");
+        dead.into_iter().find(|r| r.run_id == run)
+    })
+    .await;
+    assert!(
+        record.error.starts_with("idempotency_window_passed"),
+        "{record:?}"
+    );
+    // The claim was given back: a person who re-posts the order gets it charged once.
+    assert!(stack.effects(&run).await.is_empty());
+}

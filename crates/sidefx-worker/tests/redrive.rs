@@ -1,6 +1,7 @@
 //! The redrive sweeper end to end: runs whose command the broker lost (what a restarted
 //! DriftQ that resumed above an unacked command looks like, PROTOCOL Q1) still finish, each
-//! effect once, while a run the client was refused (503) is never started behind its back.
+//! effect once, while a run the API's outbox still owes the broker is left to its relay; and
+//! a run that redriving does not move on is dead-lettered at the cap.
 
 mod common;
 
@@ -18,26 +19,46 @@ use sidefx_worker::redrive::{RedrivePolicy, sweep};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Registers a run as the API does, without publishing anything: its command is "lost".
-async fn lost_run(store: &Store, key: &str, fail_before_effect_n: u32) -> RunRow {
-    let request = RunRequest {
+fn request(key: &str, fail_before_effect_n: u32) -> RunRequest {
+    RunRequest {
         business_key: BusinessKey::parse(key).expect("key"),
         amount: 12.5,
         fail_before_effect_n,
         fail_mode: FailMode::None,
         max_attempts: 3,
-    };
+    }
+}
+
+fn new_run(request: &RunRequest) -> NewRun {
     let request_json = request.canonical_json().expect("json");
+    NewRun {
+        run_id: RunId::generate(),
+        business_key: request.business_key.clone(),
+        request_fingerprint: request_json.clone(),
+        request_json,
+        idempotency_key: None,
+    }
+}
+
+/// Registers a run without an outbox row and publishes nothing: as if its messages were
+/// published and the broker then lost its command.
+async fn lost_run(store: &Store, key: &str, fail_before_effect_n: u32) -> RunRow {
     let created = store
-        .create_run(NewRun {
-            run_id: RunId::generate(),
-            business_key: request.business_key,
-            request_fingerprint: request_json.clone(),
-            request_json,
-            idempotency_key: None,
-        })
+        .create_run(new_run(&request(key, fail_before_effect_n)))
         .await
         .expect("create_run");
+    let CreateRun::Created(row) = created else {
+        panic!("{created:?}")
+    };
+    row
+}
+
+/// Accepts a run as `POST /runs` does (run and outbox row), with no API to publish it.
+async fn owed_run(store: &Store, key: &str) -> RunRow {
+    let created = store
+        .accept_run(new_run(&request(key, 0)), 10, i64::MAX)
+        .await
+        .expect("accept_run");
     let CreateRun::Created(row) = created else {
         panic!("{created:?}")
     };
@@ -56,15 +77,9 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
         .update_run(&retrying.run_id, RunStatus::Retrying, 1)
         .await
         .expect("update_run");
-    // Answered 503: nothing was promised, so nothing may run.
-    let refused = lost_run(&stack.store, "refused", 0).await;
-    assert!(
-        stack
-            .store
-            .reject_run(&refused.run_id)
-            .await
-            .expect("reject")
-    );
+    // Accepted, and still in the run outbox (as if the API died before publishing): the
+    // API's relay owes its messages, so no sweeper may publish a copy.
+    let owed = owed_run(&stack.store, "owed").await;
 
     let log = std::fs::File::create(stack.log_path(1)).expect("log");
     let _worker = WorkerProcess::new(
@@ -91,12 +106,12 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
     assert!(done.redrives >= 1, "{done:?}");
     stack.assert_effect_once(&retrying.run_id).await;
 
-    // The refused run was as old as the others, so a sweep that selected it would have
+    // The owed run was as old as the others, so a sweep that selected it would have
     // redriven it by now.
-    let refused = stack.store.get_run(&refused.run_id).await.expect("get_run");
+    let owed = stack.store.get_run(&owed.run_id).await.expect("get_run");
     assert_eq!(
-        refused.map(|r| (r.status, r.redrives)),
-        Some((RunStatus::Rejected, 0))
+        owed.map(|r| (r.status, r.redrives)),
+        Some((RunStatus::Queued, 0))
     );
     assert_eq!(stack.ticket_count().await, 2);
     let logs = std::fs::read_to_string(stack.log_path(1)).expect("worker log");

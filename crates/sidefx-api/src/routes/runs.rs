@@ -5,14 +5,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sidefx_core::metrics::{RUNS_ACCEPTED, RUNS_REPLAYED};
-use sidefx_core::{CreateRun, NewRun, RunId, RunRow, RunStatus, events_topic};
+use sidefx_core::{RunId, RunRow, RunStatus, events_topic};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdempotencyKey, RunIdPath};
+use crate::outbox::{self, Accepted};
 use crate::routes::debug::SideEffectView;
-use crate::run_messages::RunMessages;
 use crate::run_request::{self, CreateRunBody, RunRequest};
 use crate::state::AppState;
 
@@ -28,12 +27,12 @@ pub struct CreateRunResponse {
     pub events_topic: String,
 }
 
-/// Creates a run: stores it, then publishes `run.created`, the first `run.command` and
-/// `command.enqueued`.
+/// Creates a run: stores it with its first messages in the run outbox (one transaction),
+/// answers, and publishes them (`run.created`, the first `run.command`, `command.enqueued`).
 ///
 /// With an `Idempotency-Key`, repeating the request returns the first run (header
-/// `Idempotent-Replayed: true`) and publishes its messages again if it has not started yet
-/// (the broker drops duplicates), so a retry after a failed publish completes the run.
+/// `Idempotent-Replayed: true`). Once answered 200 the run happens, whatever the broker does
+/// next; a 5xx means nothing was stored.
 #[utoipa::path(
     post, path = "/runs", tag = "runs",
     request_body = CreateRunBody,
@@ -54,10 +53,10 @@ pub struct CreateRunResponse {
                 "message": "amout: unknown field `amout`, expected one of `business_key`, \
                     `amount`, `fail_before_effect_n`, `fail_mode`, `max_attempts`",
                 "field": "amout"})),
-        (status = 500, description = "Store failure", body = ErrorBody),
-        (status = 502, description = "Broker refused the message", body = ErrorBody),
-        (status = 503, description = "Broker unavailable or full, or this API serving its \
-            maximum of run requests (`overloaded`); see Retry-After", body = ErrorBody),
+        (status = 500, description = "Store failure; nothing was stored", body = ErrorBody),
+        (status = 503, description = "`overloaded`, nothing stored: this API is serving its \
+            maximum of run requests, or its outbox holds API_MAX_PENDING_RUNS runs the broker \
+            has not taken yet; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn create_run(
@@ -65,29 +64,13 @@ pub async fn create_run(
     IdempotencyKey(idempotency_key): IdempotencyKey,
     ApiJson(body): ApiJson<CreateRunBody>,
 ) -> Result<Response, ApiError> {
-    // Held until the response is built: bounds the requests that hold memory and a broker
-    // connection at once (a refused one stored nothing, so retrying it is always safe).
-    let _admitted = state.admit_run()?;
+    // Held until the run's first publish ends: bounds the requests and publishes that hold
+    // memory and a broker connection at once (a refused request stored nothing).
+    let admitted = state.admit_run()?;
     let request = body.validate()?;
     run_request::check_chaos(&request, state.chaos)?;
-    let new_run = new_run(&request, idempotency_key)?;
-    // The store's UNIQUE(idempotency_key) decides between concurrent requests with one key.
-    let (run, replayed) = match state.store.create_run(new_run).await? {
-        CreateRun::Created(run) => (run, false),
-        CreateRun::Replayed(run) => (run, true),
-        CreateRun::KeyConflict(_) => return Err(ApiError::IdempotencyKeyReused),
-    };
-    let counter = if replayed {
-        RUNS_REPLAYED
-    } else {
-        RUNS_ACCEPTED
-    };
-    metrics::counter!(counter).increment(1);
-    // Once a worker has picked the run up, its messages were published; re-publishing a
-    // finished run's first command could only resurrect it after the broker's dedupe window.
-    if !replayed || matches!(run.status, RunStatus::Queued | RunStatus::Rejected) {
-        enqueue(&state, &run, &request, replayed).await?;
-    }
+    let Accepted { run, replayed } =
+        outbox::accept(&state, &request, idempotency_key, admitted).await?;
     let body = Json(CreateRunResponse {
         events_topic: events_topic(&run.run_id),
         run_id: run.run_id,
@@ -99,62 +82,14 @@ pub async fn create_run(
     })
 }
 
-/// Publishes the run's first messages. If the broker certainly did not store the command,
-/// the run is marked `rejected` before the client hears 503, so the workers' redrive
-/// sweeper does not start a run the client was told was refused; re-sending the request
-/// with the same `Idempotency-Key` makes it `queued` and publishes again. When the outcome
-/// is unknown (a timeout after sending) the run stays `queued`: if the command was lost,
-/// the sweeper redrives it, and a client that re-sends gets this run.
-///
-/// A replay of a `queued` run never rejects it: an earlier request may have been answered
-/// 200 for it, and that promise stands whatever this publish says. One window remains: the
-/// creating request is refused while a concurrent replay's publish succeeds, and the run is
-/// marked `rejected` with its command on the topic. The worker that takes the command moves
-/// it on as usual; only if the broker then also loses that command does the run stay
-/// `rejected` (counted by verify) until the client re-sends it.
-async fn enqueue(
-    state: &AppState,
-    run: &RunRow,
-    request: &RunRequest,
-    replayed: bool,
-) -> Result<(), ApiError> {
-    let was_rejected = run.status == RunStatus::Rejected;
-    if was_rejected {
-        state.store.requeue_run(&run.run_id).await?;
-    }
-    let messages = RunMessages::new(&run.run_id, request, run.created_ms);
-    let Err(failure) = messages.publish(&state.publisher).await else {
-        return Ok(());
-    };
-    let nothing_promised = !replayed || was_rejected;
-    if failure.command_refused && nothing_promised && state.store.reject_run(&run.run_id).await? {
-        tracing::warn!(run_id = %run.run_id, error = %failure.error,
-            "broker refused the run's command; run marked rejected");
-    }
-    Err(failure.error.into())
-}
-
-/// The row to insert; the fingerprint is the canonical JSON of the validated request.
-fn new_run(request: &RunRequest, idempotency_key: Option<String>) -> Result<NewRun, ApiError> {
-    let request_json = request
-        .canonical_json()
-        .map_err(|err| ApiError::Internal(format!("encode request: {err}")))?;
-    Ok(NewRun {
-        run_id: RunId::generate(),
-        business_key: request.business_key.clone(),
-        request_fingerprint: request_json.clone(),
-        request_json,
-        idempotency_key,
-    })
-}
-
 /// Response of `GET /runs/{run_id}`: the durable run record and its side effects.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunView {
     /// The run's id.
     pub run_id: RunId,
-    /// `queued`, `running`, `retrying`, `completed`, `dead_lettered`, or `rejected` (answered
-    /// 503; re-send the request with the same `Idempotency-Key`).
+    /// `queued`, `running`, `retrying`, `completed` or `dead_lettered`; `rejected` only for
+    /// runs an earlier version answered 503 (re-send the request with the same
+    /// `Idempotency-Key`).
     pub status: RunStatus,
     /// The highest attempt number a worker reported.
     pub attempts: u32,

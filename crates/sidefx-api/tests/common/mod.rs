@@ -103,10 +103,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with `configure` applied to the API's configuration.
+    pub async fn spawn_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let broker = spawn_broker(dir.path()).await;
         let broker_url = broker.base_url();
-        let config = api_config(&broker_url, dir.path());
+        let mut config = api_config(&broker_url, dir.path());
+        configure(&mut config);
         let api = ApiServer::start(&config).await;
         let broker = Some(broker);
         TestApp {
@@ -126,10 +132,14 @@ impl TestApp {
         }
     }
 
-    /// Restarts the broker on the same address with an empty log (a broker that lost or
-    /// forgot every topic).
+    /// Restarts the broker (or starts it again, if a test stopped it) on the same address
+    /// with an empty log: a broker that lost or forgot every topic.
     pub async fn restart_broker_empty(&mut self) {
-        let addr = self.broker.as_ref().expect("broker running").local_addr();
+        let addr = self
+            .broker_url
+            .strip_prefix("http://")
+            .expect("an http URL")
+            .to_owned();
         self.stop_broker().await;
         let mut config = BrokerConfig::ephemeral(self.dir.path().join("driftq.wal"));
         config.addr = addr.to_string();

@@ -1,5 +1,5 @@
-//! The SQLite store: side-effect claims, the durable run registry, the retry outbox and the
-//! dead-letter archive.
+//! The SQLite store: side-effect claims, the durable run registry and its outbox, the retry
+//! outbox and the dead-letter archive.
 //!
 //! All SQL of the project lives in this module. Claims are decided by constraints and fenced
 //! updates inside SQLite, never by reading a row and deciding in Rust (see `effects.rs`).
@@ -10,6 +10,7 @@ mod effect_rows;
 mod effects;
 mod redrive;
 mod retries;
+mod run_outbox;
 mod runs;
 mod schema;
 mod verify_queries;
@@ -23,6 +24,7 @@ use rusqlite::Connection;
 pub use effect_rows::{EffectRow, EffectStatus};
 pub use effects::{Claim, MarkDone, NewClaim};
 pub use retries::{NewRetry, ScheduledRetry};
+pub use run_outbox::PendingRun;
 pub use runs::{CreateRun, NewRun, RunRow, RunStatus};
 pub use verify_queries::{Offenders, StepEffects, UnfinishedRun};
 

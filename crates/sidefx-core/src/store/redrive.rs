@@ -1,7 +1,7 @@
 //! Queries behind the worker's redrive sweeper: finding runs that stopped making progress
-//! (their command was lost by the broker, see DESIGN's "holes" and PROTOCOL Q1), fencing a
-//! redrive so one worker wins it, and the API's `rejected` marking that keeps runs the
-//! client was told were refused out of the sweep.
+//! (their command was lost by the broker, see docs/RELIABILITY.md and PROTOCOL Q1) and
+//! fencing a redrive so one worker wins it; and the requeue of a run an earlier version
+//! answered `rejected`.
 
 use rusqlite::params;
 
@@ -14,7 +14,8 @@ use crate::messages::now_ms;
 /// (?2) before `now_ms` (?1), doubled per redrive the run already had (exponential backoff:
 /// a run that a redrive does not move on is not republished at the sweep's pace), and that
 /// have no retry waiting in the outbox (a backing-off run is not stalled, it is waiting on
-/// purpose), oldest change first. `rejected` runs are not in the list: nothing was promised
+/// purpose) and none waiting in the run outbox (the API's relay still owes its first
+/// messages), oldest change first. `rejected` runs are not in the list: nothing was promised
 /// for them. The first bound uses the partial index; the backoff filters what it finds.
 const STALLED_RUNS: &str = "
 SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
@@ -23,6 +24,7 @@ SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
  WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1 - ?2
    AND updated_ms <= ?1 - ?2 * (1 << MIN(redrives, 16))
    AND NOT EXISTS (SELECT 1 FROM retry_outbox o WHERE o.run_id = runs.run_id)
+   AND NOT EXISTS (SELECT 1 FROM run_outbox p WHERE p.run_id = runs.run_id)
  ORDER BY updated_ms
  LIMIT ?3";
 
@@ -33,12 +35,6 @@ const CLAIM_REDRIVE: &str = "
 UPDATE runs SET updated_ms = ?5, redrives = redrives + 1
  WHERE run_id = ?1 AND updated_ms = ?2 AND status = ?3 AND attempts = ?4
    AND status IN ('queued', 'running', 'retrying')";
-
-/// Only a run no worker has touched can be rejected: once a worker reported an attempt, the
-/// command was evidently enqueued, whatever this request's publish says.
-const REJECT_RUN: &str = "
-UPDATE runs SET status = 'rejected', updated_ms = ?2
- WHERE run_id = ?1 AND status = 'queued' AND attempts = 0";
 
 const REQUEUE_RUN: &str = "
 UPDATE runs SET status = 'queued', updated_ms = ?2
@@ -85,28 +81,26 @@ impl Store {
         .await
     }
 
-    /// Records that the broker definitely refused a new run's first command and the client was
-    /// told so (503): the sweeper leaves it alone. Returns `false` (and changes nothing) if a
-    /// worker already started it or it is not `queued`.
-    pub async fn reject_run(&self, run_id: &RunId) -> Result<bool, StoreError> {
+    /// The client re-sent the request of a run an earlier version answered 503 `rejected`
+    /// (same `Idempotency-Key`): it is `queued` again and owed to the broker by the run
+    /// outbox (due at `relay_due_ms`), in one transaction. Returns `false`, changing nothing,
+    /// for any other status.
+    pub async fn requeue_rejected_run(
+        &self,
+        run_id: &RunId,
+        relay_due_ms: i64,
+    ) -> Result<bool, StoreError> {
         let run_id = run_id.clone();
         self.write(move |conn| {
+            let now = now_ms();
             let changed = conn
-                .prepare_cached(REJECT_RUN)?
-                .execute(params![run_id, now_ms()])?;
+                .prepare_cached(REQUEUE_RUN)?
+                .execute(params![run_id, now])?;
+            if changed == 1 {
+                conn.prepare_cached(super::run_outbox::INSERT_PENDING)?
+                    .execute(params![run_id, relay_due_ms, now])?;
+            }
             Ok(changed == 1)
-        })
-        .await
-    }
-
-    /// The client re-sent a rejected run's request (same `Idempotency-Key`): it is `queued`
-    /// again before its command is published once more. A no-op for any other status.
-    pub async fn requeue_run(&self, run_id: &RunId) -> Result<(), StoreError> {
-        let run_id = run_id.clone();
-        self.write(move |conn| {
-            conn.prepare_cached(REQUEUE_RUN)?
-                .execute(params![run_id, now_ms()])?;
-            Ok(())
         })
         .await
     }

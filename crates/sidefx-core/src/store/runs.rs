@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, run_outbox};
 use crate::ids::{BusinessKey, RunId};
 use crate::messages::now_ms;
 
@@ -34,20 +34,27 @@ pub enum CreateRun {
     Replayed(RunRow),
     /// The idempotency key is known but was used for a different request.
     KeyConflict(RunRow),
+    /// Only from [`Store::accept_run`]: `limit` runs already wait for the broker in the
+    /// outbox, so nothing was stored.
+    OutboxFull {
+        /// The outbox's bound.
+        limit: u32,
+    },
 }
 
 /// Where a run is. `completed` and `dead_lettered` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Accepted, its command is on the commands topic.
+    /// Accepted: its command is on the commands topic, or owed to it by the run outbox.
     Queued,
     /// A worker is on it.
     Running,
     /// An attempt failed; another one is scheduled.
     Retrying,
-    /// The broker refused the run's first command and the client was answered 503: nothing
-    /// runs unless the client re-sends the request with the same `Idempotency-Key`.
+    /// Only in databases written before the run outbox (schema 6): the broker refused the
+    /// run's first command and the client was answered 503. Nothing runs unless the client
+    /// re-sends the request with the same `Idempotency-Key`, which queues it.
     Rejected,
     /// Finished; the side effect happened exactly once.
     Completed,
@@ -140,9 +147,49 @@ UPDATE runs SET status = ?2, attempts = MAX(attempts, ?3), updated_ms = ?4
 
 impl Store {
     /// Registers a run, or finds the run an earlier request with the same idempotency key
-    /// created.
+    /// created. Nothing is owed to the broker: the caller publishes the run's messages (tests
+    /// and tools that stage runs). `POST /runs` uses [`Store::accept_run`].
     pub async fn create_run(&self, r: NewRun) -> Result<CreateRun, StoreError> {
         self.write(move |conn| create_run_blocking(conn, r)).await
+    }
+
+    /// What `POST /runs` does: registers the run and, in the same transaction, its row in the
+    /// run outbox, due at `relay_due_ms` (when the relay takes over if the caller's own
+    /// publish has not succeeded by then). Once this returns `Created`, the run will be
+    /// published whatever happens next. A replay of an idempotency key writes nothing. A new
+    /// run is refused with [`CreateRun::OutboxFull`], nothing written, while `max_pending`
+    /// runs already wait.
+    pub async fn accept_run(
+        &self,
+        r: NewRun,
+        max_pending: u32,
+        relay_due_ms: i64,
+    ) -> Result<CreateRun, StoreError> {
+        self.write(move |conn| {
+            if let Some(key) = &r.idempotency_key
+                && let Some(row) =
+                    select_run(conn, select_runs!("WHERE idempotency_key = ?1"), key)?
+            {
+                return Ok(if row.request_fingerprint == r.request_fingerprint {
+                    CreateRun::Replayed(row)
+                } else {
+                    CreateRun::KeyConflict(row)
+                });
+            }
+            let pending: i64 = conn
+                .prepare_cached(run_outbox::COUNT_UP_TO)?
+                .query_row([max_pending], |row| row.get(0))?;
+            if pending >= i64::from(max_pending) {
+                return Ok(CreateRun::OutboxFull { limit: max_pending });
+            }
+            let outcome = create_run_blocking(conn, r)?;
+            if let CreateRun::Created(row) = &outcome {
+                conn.prepare_cached(run_outbox::INSERT_PENDING)?
+                    .execute(params![row.run_id, relay_due_ms, row.created_ms])?;
+            }
+            Ok(outcome)
+        })
+        .await
     }
 
     /// One run, if it exists.

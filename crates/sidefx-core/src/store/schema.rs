@@ -4,7 +4,8 @@
 //! `side_effects` table byte for byte and adds the claim columns with `ALTER TABLE`, so a
 //! database written by the original is migrated in place, not copied. Version 2 adds the
 //! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter, version 4
-//! the effects' receipts, version 5 the effect identity across runs (`effect_key`).
+//! the effects' receipts, version 5 the effect identity across runs (`effect_key`), version 6
+//! the run outbox (`run_outbox`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -89,6 +90,20 @@ CREATE INDEX IF NOT EXISTS idx_runs_unfinished_updated_ms ON runs(updated_ms)
 CREATE INDEX IF NOT EXISTS idx_retry_outbox_run_id ON retry_outbox(run_id);
 ";
 
+/// Version 6: runs whose first messages are owed to the broker (see `run_outbox.rs`). A run
+/// and its row commit together; the API's relay deletes the row once the broker has them.
+/// Runs answered `rejected` by an earlier version stay so until their request is re-sent.
+const RUN_OUTBOX: &str = "
+CREATE TABLE IF NOT EXISTS run_outbox (
+  run_id TEXT PRIMARY KEY,
+  due_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_run_outbox_due_ms ON run_outbox(due_ms);
+";
+
 /// Opens the file, applies the connection pragmas and migrates the schema.
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -151,6 +166,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if found < 5 {
         apply_v5(&tx)?;
+    }
+    if found < 6 {
+        tx.execute_batch(RUN_OUTBOX)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;

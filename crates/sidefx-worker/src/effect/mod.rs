@@ -102,6 +102,16 @@ pub trait SideEffect: Send + Sync + 'static {
         &self,
         ctx: &EffectCtx,
     ) -> impl Future<Output = Result<Option<Receipt>, EffectError>> + Send;
+
+    /// How long the remote side remembers an idempotency key (a payments API keeps it for a
+    /// day), if it forgets them at all. An effect claimed longer ago than this and not found
+    /// by [`SideEffect::lookup`] is not performed again automatically: the key may have been
+    /// forgotten, so the call could execute twice; the run is dead-lettered with
+    /// `idempotency_window_passed` for a person to decide. `None` (the default): keys never
+    /// expire, or the effect is idempotent by itself.
+    fn key_retention(&self) -> Option<Duration> {
+        None
+    }
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -114,6 +124,7 @@ trait DynSideEffect: Send + Sync {
         &'a self,
         ctx: &'a EffectCtx,
     ) -> BoxFuture<'a, Result<Option<Receipt>, EffectError>>;
+    fn key_retention(&self) -> Option<Duration>;
 }
 
 impl<T: SideEffect> DynSideEffect for T {
@@ -126,6 +137,10 @@ impl<T: SideEffect> DynSideEffect for T {
         ctx: &'a EffectCtx,
     ) -> BoxFuture<'a, Result<Option<Receipt>, EffectError>> {
         Box::pin(SideEffect::lookup(self, ctx))
+    }
+
+    fn key_retention(&self) -> Option<Duration> {
+        SideEffect::key_retention(self)
     }
 }
 
@@ -158,6 +173,11 @@ impl Effect {
     /// [`SideEffect::lookup`].
     pub async fn lookup(&self, ctx: &EffectCtx) -> Result<Option<Receipt>, EffectError> {
         self.inner.lookup(ctx).await
+    }
+
+    /// [`SideEffect::key_retention`].
+    pub fn key_retention(&self) -> Option<Duration> {
+        self.inner.key_retention()
     }
 }
 

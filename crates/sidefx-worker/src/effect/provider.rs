@@ -19,16 +19,22 @@ use super::{EffectCtx, EffectError, SideEffect};
 /// a charge that carries this effect's identity (`<step_id>:<business_key>`).
 const EFFECT_METADATA: &str = "effect";
 
+/// How long a payments provider keeps an idempotency key by default: a day, as Stripe.
+pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Charges the command's amount at the provider, once per effect id.
 #[derive(Debug, Clone)]
 pub struct ProviderEffect {
     client: ProviderClient,
     artifacts: Artifacts,
+    key_retention: Duration,
 }
 
 impl ProviderEffect {
     /// A provider at `base_url`; every call gives up after `timeout` (keep it well under the
-    /// claim lease, so a slow call ends while the claim still protects it).
+    /// claim lease, so a slow call ends while the claim still protects it). The provider
+    /// keeps idempotency keys for a day, as Stripe does; [`ProviderEffect::with_key_retention`]
+    /// says otherwise.
     pub fn new(
         base_url: &str,
         timeout: Duration,
@@ -37,7 +43,15 @@ impl ProviderEffect {
         Ok(Self {
             client: ProviderClient::new(base_url, timeout)?,
             artifacts,
+            key_retention: DEFAULT_KEY_RETENTION,
         })
+    }
+
+    /// The same effect, for a provider that keeps idempotency keys for `retention`.
+    #[must_use]
+    pub fn with_key_retention(mut self, retention: Duration) -> Self {
+        self.key_retention = retention;
+        self
     }
 
     /// The charge's file proof: a create-only ticket holding the charge id. Writing it twice
@@ -145,6 +159,10 @@ impl SideEffect for ProviderEffect {
             Some(charge) => self.write_ticket(ctx, &charge).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    fn key_retention(&self) -> Option<Duration> {
+        Some(self.key_retention)
     }
 }
 

@@ -1,0 +1,241 @@
+//! The intake of `POST /runs`: a transactional outbox between the store and the broker.
+//!
+//! A run is accepted when its row and its row in the run outbox commit, in one transaction
+//! ([`Store::accept_run`]); the client is answered then, and nothing that happens to the
+//! broker afterwards can make that answer wrong. The run's first messages (`run.created`,
+//! the first `run.command`, `command.enqueued`) are a pure function of the committed row, so
+//! committing the row commits them. Two paths publish them, with the same idempotency keys:
+//!
+//! * at once, in a task of its own that the request starts ([`publish_now`]). The answer
+//!   waits for it up to [`ANSWER_WAIT`], so with a healthy broker a client that gets 200
+//!   finds the run's events topic and messages in place, as with the original; a broker that
+//!   is down answers at once (connection refused), a hanging one delays the 200 by that much;
+//! * the relay ([`run_relay`]), for every row still there [`RELAY_AFTER`] later: the broker
+//!   was down or full, the process crashed, the first try is still hanging. It retries with
+//!   a growing backoff until the broker takes the messages.
+//!
+//! Both may publish one run (a first try slower than [`RELAY_AFTER`]); the broker drops the
+//! second copy by its key. A 5xx means nothing was stored: the outbox holds
+//! `API_MAX_PENDING_RUNS` runs already (503 `overloaded`, `Retry-After`), or the store failed.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sidefx_core::metrics::{RUN_PUBLISH_FAILURES, RUNS_ACCEPTED, RUNS_REPLAYED};
+use sidefx_core::{
+    CreateRun, NewRun, PendingRun, PublishError, RunId, RunRequest, RunRow, RunStatus, now_ms,
+};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::error::ApiError;
+use crate::run_messages::RunMessages;
+use crate::state::AppState;
+
+/// How long the answer to `POST /runs` waits for the request's own publish.
+pub const ANSWER_WAIT: Duration = Duration::from_secs(1);
+
+/// How long the request's own publish has before the relay publishes the run too.
+pub const RELAY_AFTER: Duration = Duration::from_secs(5);
+
+/// How often the relay looks for due rows when it has nothing to do.
+const RELAY_PERIOD: Duration = Duration::from_millis(500);
+
+/// Rows the relay takes per pass, and publishes at once.
+const RELAY_BATCH: u32 = 64;
+const RELAY_CONCURRENCY: usize = 16;
+
+/// The first and the longest wait after a failed publish.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// A run `POST /runs` answered for.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The run, as stored.
+    pub run: RunRow,
+    /// True when an earlier request with the same `Idempotency-Key` created it.
+    pub replayed: bool,
+}
+
+/// Stores `request` as a run with its outbox row and starts publishing it, or finds the run
+/// of an earlier request with the same `Idempotency-Key`. `admitted` (the request's
+/// admission permit) is held by the publish, so the API bounds publishes in flight too.
+pub async fn accept(
+    state: &AppState,
+    request: &RunRequest,
+    idempotency_key: Option<String>,
+    admitted: OwnedSemaphorePermit,
+) -> Result<Accepted, ApiError> {
+    let new_run = new_run(request, idempotency_key)?;
+    let relay_due_ms = due_after(RELAY_AFTER);
+    let (run, replayed) = match state
+        .store
+        .accept_run(new_run, state.max_pending_runs, relay_due_ms)
+        .await?
+    {
+        CreateRun::Created(run) => (run, false),
+        CreateRun::Replayed(run) => (run, true),
+        CreateRun::KeyConflict(_) => return Err(ApiError::IdempotencyKeyReused),
+        CreateRun::OutboxFull { limit } => return Err(ApiError::OutboxFull { limit }),
+    };
+    metrics::counter!(if replayed {
+        RUNS_REPLAYED
+    } else {
+        RUNS_ACCEPTED
+    })
+    .increment(1);
+    // A replay owes nothing new: the first request's row is published (or being published)
+    // already. Only a run an earlier version answered 503 `rejected` is queued now.
+    let owed = !replayed
+        || (run.status == RunStatus::Rejected
+            && state
+                .store
+                .requeue_rejected_run(&run.run_id, relay_due_ms)
+                .await?);
+    if owed {
+        let publish = publish_now(state, &run, request.clone(), admitted);
+        // Whatever it ends with, the run is stored and owed: the answer is 200 either way.
+        let _ = tokio::time::timeout(ANSWER_WAIT, publish).await;
+    }
+    Ok(Accepted { run, replayed })
+}
+
+/// The row to insert; the fingerprint is the canonical JSON of the validated request.
+fn new_run(request: &RunRequest, idempotency_key: Option<String>) -> Result<NewRun, ApiError> {
+    let request_json = request
+        .canonical_json()
+        .map_err(|err| ApiError::Internal(format!("encode request: {err}")))?;
+    Ok(NewRun {
+        run_id: RunId::generate(),
+        business_key: request.business_key.clone(),
+        request_fingerprint: request_json.clone(),
+        request_json,
+        idempotency_key,
+    })
+}
+
+/// The request's own publish of a just-committed run, in a task of its own, so neither a
+/// hanging broker nor a client that hangs up can stop it half way. A failure leaves the row
+/// for the relay.
+fn publish_now(
+    state: &AppState,
+    run: &RunRow,
+    request: RunRequest,
+    admitted: OwnedSemaphorePermit,
+) -> tokio::task::JoinHandle<()> {
+    let (state, run_id, created_ms) = (state.clone(), run.run_id.clone(), run.created_ms);
+    tokio::spawn(async move {
+        let _admitted = admitted;
+        let messages = RunMessages::new(&run_id, &request, created_ms);
+        settle(&state, &run_id, 0, messages.publish(&state.publisher).await).await;
+    })
+}
+
+/// Publishes due outbox rows until `shutdown` completes. Rows left by a crash are due at
+/// once, so a restarted API publishes what its predecessor owed.
+pub async fn run_relay(state: AppState, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let handled = match relay_pass(&state).await {
+            Ok(handled) => handled,
+            Err(err) => {
+                tracing::warn!(error = %err, "run outbox relay pass failed; retrying");
+                0
+            }
+        };
+        // A full batch means more may be due right now.
+        if handled < RELAY_BATCH as usize {
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(RELAY_PERIOD) => {}
+            }
+        }
+    }
+    tracing::info!("run outbox relay stopped");
+}
+
+/// One pass: publishes up to [`RELAY_BATCH`] due rows, [`RELAY_CONCURRENCY`] at a time.
+async fn relay_pass(state: &AppState) -> Result<usize, sidefx_core::StoreError> {
+    let due = state.store.due_pending_runs(now_ms(), RELAY_BATCH).await?;
+    let handled = due.len();
+    futures::stream::iter(due)
+        .for_each_concurrent(RELAY_CONCURRENCY, |pending| relay_one(state, pending))
+        .await;
+    Ok(handled)
+}
+
+async fn relay_one(state: &AppState, pending: PendingRun) {
+    let run_id = pending.run.run_id.clone();
+    let request: RunRequest = match serde_json::from_str(&pending.run.request_json) {
+        Ok(request) => request,
+        Err(err) => {
+            // Written by `accept` from a validated request, so only a hand-edited database
+            // gets here; keep the row (and say so) rather than lose the run silently.
+            tracing::error!(%run_id, error = %err, "stored run request does not decode; \
+                its messages cannot be published");
+            let next = due_after(BACKOFF_MAX);
+            if let Err(err) = state
+                .store
+                .run_publish_failed(&run_id, next, &err.to_string())
+                .await
+            {
+                tracing::warn!(%run_id, error = %err, "recording the failed publish failed");
+            }
+            return;
+        }
+    };
+    let messages = RunMessages::new(&run_id, &request, pending.run.created_ms);
+    let result = messages.publish(&state.publisher).await;
+    if result.is_ok() && pending.attempts > 0 {
+        tracing::info!(%run_id, attempts = pending.attempts, "run published by the outbox relay");
+    }
+    settle(state, &run_id, pending.attempts, result).await;
+}
+
+/// Records a publish's outcome: the row goes once the broker has every message; after a
+/// failure it is due again after a backoff that doubles with each failure.
+async fn settle(state: &AppState, run_id: &RunId, failures: u32, result: Result<(), PublishError>) {
+    let recorded = match result {
+        Ok(()) => state.store.run_published(run_id).await,
+        Err(err) => {
+            metrics::counter!(RUN_PUBLISH_FAILURES).increment(1);
+            if let Some(driftq_client::Error::Backpressure { reason, .. }) = err.driftq_error() {
+                state.broker_pressure.record(reason);
+            }
+            let wait = backoff(failures);
+            tracing::warn!(%run_id, failures = failures + 1, retry_in_ms = wait.as_millis(),
+                error = %err, "publishing an accepted run failed; the outbox relay retries");
+            state
+                .store
+                .run_publish_failed(run_id, due_after(wait), &err.to_string())
+                .await
+        }
+    };
+    if let Err(err) = recorded {
+        // The row stays as it was: the relay publishes the run (again) when it is due.
+        tracing::warn!(%run_id, error = %err, "recording a publish in the run outbox failed");
+    }
+}
+
+/// The wait after the `failures + 1`-th failed publish: 250 ms, doubling, at most 10 s.
+fn backoff(failures: u32) -> Duration {
+    BACKOFF_MIN
+        .saturating_mul(1 << failures.min(16))
+        .min(BACKOFF_MAX)
+}
+
+fn due_after(wait: Duration) -> i64 {
+    now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_ceiling() {
+        let waits: Vec<u128> = (0..8).map(|n| backoff(n).as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+}
