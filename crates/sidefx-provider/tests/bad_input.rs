@@ -77,7 +77,7 @@ async fn bad_bodies_are_400s_naming_the_field() {
         let message = error["error"]["message"].as_str().unwrap();
         assert!(message.contains(field), "{body}: {message}");
     }
-    let ledger = provider.client.ledger().await.unwrap();
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 0);
     assert_eq!(
         ledger.total_requests,

@@ -5,27 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RETENTION, charge, start};
+use common::{RETENTION, charge, charged, expect_charge, start};
 use sidefx_provider::ChargeReply;
 use sidefx_provider::wire::{STATUS_SUCCEEDED, error_code, error_type};
-
-fn charged(reply: ChargeReply) -> (sidefx_provider::wire::Charge, bool) {
-    match reply {
-        ChargeReply::Charged { charge, replayed } => (charge, replayed),
-        other => panic!("expected a charge, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn first_charge_succeeds_and_is_in_the_ledger() {
     let provider = start().await;
-    let reply = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 1999))
-        .await
-        .unwrap();
-    let (first, replayed) = charged(reply);
-    assert!(!replayed);
+    let first = expect_charge(provider.charge("key-1", "order-1", 1999).await, false);
     assert!(first.id.starts_with("ch_"), "{}", first.id);
     assert_eq!((first.amount, first.currency.as_str()), (1999, "usd"));
     assert_eq!(
@@ -34,7 +21,7 @@ async fn first_charge_succeeds_and_is_in_the_ledger() {
     );
     assert!(first.created > 1_600_000_000);
 
-    let ledger = provider.client.ledger().await.unwrap();
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 1);
     assert_eq!(ledger.charges_per_reference["order-1"], 1);
     assert_eq!(ledger.charges[0].id, first.id);
@@ -45,21 +32,8 @@ async fn first_charge_succeeds_and_is_in_the_ledger() {
 #[tokio::test]
 async fn same_key_same_params_replays_the_stored_answer() {
     let provider = start().await;
-    let request = charge("order-1", 500);
-    let (first, _) = charged(
-        provider
-            .client
-            .create_charge("key-1", &request)
-            .await
-            .unwrap(),
-    );
-    let (again, replayed) = charged(
-        provider
-            .client
-            .create_charge("key-1", &request)
-            .await
-            .unwrap(),
-    );
+    let (first, _) = charged(provider.charge("key-1", "order-1", 500).await);
+    let (again, replayed) = charged(provider.charge("key-1", "order-1", 500).await);
     assert!(replayed, "the replay carries Idempotent-Replayed: true");
     assert_eq!(again, first);
 
@@ -68,7 +42,7 @@ async fn same_key_same_params_replays_the_stored_answer() {
     let raw = reqwest::Client::new()
         .post(url)
         .header("Idempotency-Key", "key-1")
-        .json(&request)
+        .json(&charge("order-1", 500))
         .send()
         .await
         .unwrap();
@@ -77,7 +51,7 @@ async fn same_key_same_params_replays_the_stored_answer() {
     let body: sidefx_provider::wire::Charge = raw.json().await.unwrap();
     assert_eq!(body, first);
 
-    let ledger = provider.client.ledger().await.unwrap();
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 1, "replays are not charges");
     assert_eq!(ledger.requests_per_key["key-1"], 3, "replays are requests");
     assert_eq!(ledger.total_requests, 3);
@@ -87,11 +61,7 @@ async fn same_key_same_params_replays_the_stored_answer() {
 #[tokio::test]
 async fn same_key_other_params_is_refused() {
     let provider = start().await;
-    provider
-        .client
-        .create_charge("key-1", &charge("order-1", 500))
-        .await
-        .unwrap();
+    provider.charge("key-1", "order-1", 500).await;
     for other in [charge("order-1", 501), charge("order-2", 500)] {
         let reply = provider
             .client
@@ -106,20 +76,15 @@ async fn same_key_other_params_is_refused() {
         assert_eq!(error.code, error_code::IDEMPOTENCY_KEY_REUSED);
         assert!(!reply.is_retryable());
     }
-    assert_eq!(provider.client.ledger().await.unwrap().total_charges, 1);
+    assert_eq!(provider.ledger().await.total_charges, 1);
     provider.stop().await;
 }
 
 #[tokio::test]
 async fn a_decline_is_stored_under_its_key_but_is_not_a_charge() {
     let provider = start().await;
-    let request = charge("decline-order-9", 700);
     for expect_replayed in [false, true] {
-        let reply = provider
-            .client
-            .create_charge("key-d", &request)
-            .await
-            .unwrap();
+        let reply = provider.charge("key-d", "decline-order-9", 700).await;
         let ChargeReply::Declined { error, replayed } = reply else {
             panic!("expected a decline, got {reply:?}");
         };
@@ -127,7 +92,7 @@ async fn a_decline_is_stored_under_its_key_but_is_not_a_charge() {
         assert_eq!(error.type_, error_type::CARD);
         assert_eq!(error.code, error_code::CARD_DECLINED);
     }
-    let ledger = provider.client.ledger().await.unwrap();
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 0);
     assert_eq!(ledger.declines, 1, "the replay is not a second decline");
     assert_eq!(ledger.requests_per_key["key-d"], 2);
@@ -145,28 +110,15 @@ async fn a_decline_is_stored_under_its_key_but_is_not_a_charge() {
 #[tokio::test]
 async fn list_charges_finds_a_references_charges_oldest_first() {
     let provider = start().await;
+    let (a, _) = charged(provider.charge("k-a", "order & co/1", 100).await);
+    provider.charge("k-other", "order-2", 100).await;
+    let (b, _) = charged(provider.charge("k-b", "order & co/1", 200).await);
     let client = &provider.client;
-    let (a, _) = charged(
-        client
-            .create_charge("k-a", &charge("order & co/1", 100))
-            .await
-            .unwrap(),
-    );
-    client
-        .create_charge("k-other", &charge("order-2", 100))
-        .await
-        .unwrap();
-    let (b, _) = charged(
-        client
-            .create_charge("k-b", &charge("order & co/1", 200))
-            .await
-            .unwrap(),
-    );
     let list = client.list_charges("order & co/1").await.unwrap();
     assert_eq!(list, vec![a, b]);
     assert!(client.list_charges("nobody").await.unwrap().is_empty());
     assert_eq!(
-        client.ledger().await.unwrap().charges_per_reference["order & co/1"],
+        provider.ledger().await.charges_per_reference["order & co/1"],
         2
     );
     provider.stop().await;
@@ -175,28 +127,15 @@ async fn list_charges_finds_a_references_charges_oldest_first() {
 #[tokio::test]
 async fn deleting_the_ledger_forgets_keys_charges_and_counts() {
     let provider = start().await;
-    let client = &provider.client;
-    let (first, _) = charged(
-        client
-            .create_charge("key-1", &charge("order-1", 100))
-            .await
-            .unwrap(),
+    let (first, _) = charged(provider.charge("key-1", "order-1", 100).await);
+    provider.charge("key-d", "decline-x", 100).await;
+    provider.client.reset_ledger().await.unwrap();
+    assert_eq!(
+        provider.ledger().await,
+        sidefx_provider::wire::Ledger::default()
     );
-    client
-        .create_charge("key-d", &charge("decline-x", 100))
-        .await
-        .unwrap();
-    client.reset_ledger().await.unwrap();
-    let ledger = client.ledger().await.unwrap();
-    assert_eq!(ledger, sidefx_provider::wire::Ledger::default());
     // The key is forgotten too: the same request executes again, as new.
-    let (again, replayed) = charged(
-        client
-            .create_charge("key-1", &charge("order-1", 100))
-            .await
-            .unwrap(),
-    );
-    assert!(!replayed);
+    let again = expect_charge(provider.charge("key-1", "order-1", 100).await, false);
     assert_ne!(again.id, first.id);
     provider.stop().await;
 }
@@ -204,45 +143,20 @@ async fn deleting_the_ledger_forgets_keys_charges_and_counts() {
 #[tokio::test]
 async fn a_key_past_retention_is_new_again() {
     let provider = start().await;
-    let client = &provider.client;
-    let (first, _) = charged(
-        client
-            .create_charge("key-1", &charge("order-1", 100))
-            .await
-            .unwrap(),
-    );
+    let (first, _) = charged(provider.charge("key-1", "order-1", 100).await);
     provider.clock.advance(RETENTION - Duration::from_secs(1));
-    let (inside, replayed) = charged(
-        client
-            .create_charge("key-1", &charge("order-1", 100))
-            .await
-            .unwrap(),
-    );
-    assert!(replayed, "still inside the window");
+    // Still inside the window: a replay.
+    let inside = expect_charge(provider.charge("key-1", "order-1", 100).await, true);
     assert_eq!(inside.id, first.id);
 
     provider.clock.advance(Duration::from_secs(1));
     // Past the window even other parameters are a new request, not a reuse.
-    let (later, replayed) = charged(
-        client
-            .create_charge("key-1", &charge("order-1", 300))
-            .await
-            .unwrap(),
-    );
-    assert!(!replayed);
+    let later = expect_charge(provider.charge("key-1", "order-1", 300).await, false);
     assert_ne!(later.id, first.id);
     assert_eq!(later.amount, 300);
-    let (replay, replayed) = charged(
-        client
-            .create_charge("key-1", &charge("order-1", 300))
-            .await
-            .unwrap(),
-    );
-    assert!(replayed, "the new answer is stored under the key");
+    // The new answer is stored under the key.
+    let replay = expect_charge(provider.charge("key-1", "order-1", 300).await, true);
     assert_eq!(replay.id, later.id);
-    assert_eq!(
-        client.ledger().await.unwrap().charges_per_reference["order-1"],
-        2
-    );
+    assert_eq!(provider.ledger().await.charges_per_reference["order-1"], 2);
     provider.stop().await;
 }

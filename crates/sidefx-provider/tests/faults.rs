@@ -6,22 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{charge, eventually, start_with};
+use common::{charge, eventually, expect_charge, rejected, start_with};
 use sidefx_provider::wire::error_code;
 use sidefx_provider::{ChargeReply, ClientError, FaultRates, ProviderClient, Rate};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn rejected(reply: &ChargeReply) -> (u16, &str, Option<Duration>) {
-    match reply {
-        ChargeReply::Rejected {
-            status,
-            error,
-            retry_after,
-        } => (*status, &error.code, *retry_after),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn a_concurrent_request_with_an_in_flight_key_gets_409() {
@@ -35,42 +24,20 @@ async fn a_concurrent_request_with_an_in_flight_key_gets_409() {
     let first =
         tokio::spawn(async move { client.create_charge("key-1", &charge("order-1", 100)).await });
     eventually(WAIT, "the key in flight", || async {
-        let ledger = provider.client.ledger().await.unwrap();
+        let ledger = provider.ledger().await;
         ledger.in_flight.contains(&"key-1".to_owned()).then_some(())
     })
     .await;
 
-    let second = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
+    let second = provider.charge("key-1", "order-1", 100).await;
     assert_eq!(rejected(&second).0, 409);
     assert_eq!(rejected(&second).1, error_code::REQUEST_IN_FLIGHT);
     assert!(second.is_retryable());
 
-    let first = first.await.unwrap().unwrap();
-    assert!(
-        matches!(
-            first,
-            ChargeReply::Charged {
-                replayed: false,
-                ..
-            }
-        ),
-        "{first:?}"
-    );
+    expect_charge(first.await.unwrap().unwrap(), false);
     // The retry after the first finished is a replay: still one charge.
-    let retry = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
-    assert!(
-        matches!(retry, ChargeReply::Charged { replayed: true, .. }),
-        "{retry:?}"
-    );
-    let ledger = provider.client.ledger().await.unwrap();
+    expect_charge(provider.charge("key-1", "order-1", 100).await, true);
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 1);
     assert_eq!(ledger.requests_per_key["key-1"], 3, "the 409 is counted");
     assert!(ledger.in_flight.is_empty());
@@ -84,11 +51,7 @@ async fn fail_before_commit_is_a_503_that_stores_nothing() {
         ..FaultRates::default()
     };
     let provider = start_with(failing, 1).await;
-    let reply = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
+    let reply = provider.charge("key-1", "order-1", 100).await;
     assert_eq!(
         rejected(&reply),
         (
@@ -98,26 +61,12 @@ async fn fail_before_commit_is_a_503_that_stores_nothing() {
         )
     );
     assert!(reply.is_retryable());
-    assert_eq!(provider.client.ledger().await.unwrap().total_charges, 0);
+    assert_eq!(provider.ledger().await.total_charges, 0);
 
     // Not stored under the key: once the fault clears, the retry executes for real.
     provider.faults.set_rates(FaultRates::default());
-    let retry = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            retry,
-            ChargeReply::Charged {
-                replayed: false,
-                ..
-            }
-        ),
-        "{retry:?}"
-    );
-    let ledger = provider.client.ledger().await.unwrap();
+    expect_charge(provider.charge("key-1", "order-1", 100).await, false);
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 1);
     assert_eq!(ledger.requests_per_key["key-1"], 2);
     provider.stop().await;
@@ -126,36 +75,20 @@ async fn fail_before_commit_is_a_503_that_stores_nothing() {
 #[tokio::test]
 async fn rate_limit_is_a_429_with_retry_after_and_never_hits_a_replay() {
     let provider = start_with(FaultRates::default(), 1).await;
-    provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
+    provider.charge("key-1", "order-1", 100).await;
     provider.faults.set_rates(FaultRates {
         rate_limit: Rate::ALWAYS,
         ..FaultRates::default()
     });
 
-    let reply = provider
-        .client
-        .create_charge("key-2", &charge("order-2", 100))
-        .await
-        .unwrap();
+    let reply = provider.charge("key-2", "order-2", 100).await;
     assert_eq!(
         rejected(&reply),
         (429, error_code::RATE_LIMITED, Some(Duration::from_secs(1)))
     );
     // Faults are never applied to a replay of a committed key.
-    let replay = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
-    assert!(
-        matches!(replay, ChargeReply::Charged { replayed: true, .. }),
-        "{replay:?}"
-    );
-    assert_eq!(provider.client.ledger().await.unwrap().total_charges, 1);
+    expect_charge(provider.charge("key-1", "order-1", 100).await, true);
+    assert_eq!(provider.ledger().await.total_charges, 1);
     provider.stop().await;
 }
 
@@ -177,26 +110,14 @@ async fn drop_after_commit_charges_without_answering_and_the_retry_replays_it() 
     );
 
     // Charged all the same: the "charged but we never heard" window.
-    let ledger = provider.client.ledger().await.unwrap();
-    assert_eq!(ledger.total_charges, 1);
+    assert_eq!(provider.ledger().await.total_charges, 1);
     let charged = provider.client.list_charges("order-1").await.unwrap();
     assert_eq!(charged.len(), 1);
 
     // The retry with the same key is answered from the store, fault or not.
-    let retry = provider
-        .client
-        .create_charge("key-1", &charge("order-1", 100))
-        .await
-        .unwrap();
-    let ChargeReply::Charged {
-        charge: replayed,
-        replayed: true,
-    } = retry
-    else {
-        panic!("expected a replay, got {retry:?}");
-    };
+    let replayed = expect_charge(provider.charge("key-1", "order-1", 100).await, true);
     assert_eq!(replayed, charged[0]);
-    assert_eq!(provider.client.ledger().await.unwrap().total_charges, 1);
+    assert_eq!(provider.ledger().await.total_charges, 1);
     provider.stop().await;
 }
 
@@ -217,8 +138,9 @@ async fn statuses(rates: FaultRates, seed: u64, n: usize) -> Vec<u16> {
     let provider = start_with(rates, seed).await;
     let mut out = Vec::new();
     for i in 0..n {
-        let (key, request) = (format!("key-{i}"), charge(&format!("order-{i}"), 100));
-        let reply = provider.client.create_charge(&key, &request).await.unwrap();
+        let reply = provider
+            .charge(&format!("key-{i}"), &format!("order-{i}"), 100)
+            .await;
         out.push(match reply {
             ChargeReply::Charged { .. } => 200,
             ChargeReply::Declined { .. } => 402,
@@ -283,7 +205,7 @@ async fn a_client_timeout_is_unknown_and_retrying_the_key_charges_once() {
         }
     })
     .await;
-    let ledger = provider.client.ledger().await.unwrap();
+    let ledger = provider.ledger().await;
     assert_eq!(ledger.total_charges, 1);
     assert_eq!(ledger.charges[0].id, charge.id);
     provider.stop().await;

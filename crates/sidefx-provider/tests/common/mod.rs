@@ -7,8 +7,10 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use sidefx_provider::wire::ChargeRequest;
-use sidefx_provider::{AppState, Clock, FaultRates, Faults, ManualClock, ProviderClient, Store};
+use sidefx_provider::wire::{Charge, ChargeRequest, Ledger};
+use sidefx_provider::{
+    AppState, ChargeReply, Clock, FaultRates, Faults, ManualClock, ProviderClient, Store,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -33,6 +35,20 @@ impl TestProvider {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+    }
+
+    /// POSTs a charge of `amount` cents for `reference` under `key`; the test fails if no
+    /// HTTP answer came back (a fault that drops the answer wants `client` directly).
+    pub async fn charge(&self, key: &str, reference: &str, amount: u64) -> ChargeReply {
+        self.client
+            .create_charge(key, &charge(reference, amount))
+            .await
+            .expect("an HTTP answer")
+    }
+
+    /// The provider's ledger right now.
+    pub async fn ledger(&self) -> Ledger {
+        self.client.ledger().await.expect("the ledger")
     }
 }
 
@@ -90,6 +106,36 @@ pub fn charge(reference: &str, amount: u64) -> ChargeRequest {
         currency: "usd".to_owned(),
         reference: reference.to_owned(),
         metadata: Default::default(),
+    }
+}
+
+/// The charge `reply` carries and whether it was a replay; panics on a decline or refusal.
+#[track_caller]
+pub fn charged(reply: ChargeReply) -> (Charge, bool) {
+    match reply {
+        ChargeReply::Charged { charge, replayed } => (charge, replayed),
+        other => panic!("expected a charge, got {other:?}"),
+    }
+}
+
+/// The charge `reply` carries, asserting that it is one and that it was (or was not) a replay.
+#[track_caller]
+pub fn expect_charge(reply: ChargeReply, replayed: bool) -> Charge {
+    let (charge, was_replayed) = charged(reply);
+    assert_eq!(was_replayed, replayed, "replayed flag of {charge:?}");
+    charge
+}
+
+/// The status, error code and `Retry-After` of a refusal; panics on anything else.
+#[track_caller]
+pub fn rejected(reply: &ChargeReply) -> (u16, &str, Option<Duration>) {
+    match reply {
+        ChargeReply::Rejected {
+            status,
+            error,
+            retry_after,
+        } => (*status, &error.code, *retry_after),
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
