@@ -7,63 +7,20 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use driftq_client::{Client, ConsumeRequest, Message};
+use common::harness::Harness;
+use driftq_client::{ConsumeRequest, Message};
 use futures::StreamExt;
 use sidefx_core::{
-    Artifacts, BusinessKey, Command, CreateRun, DLQ_TOPIC, DlqRecord, FailMode, NewRun, Publisher,
-    RunCommand, RunId, StepId, Store,
+    BusinessKey, Command, CreateRun, DLQ_TOPIC, DlqRecord, FailMode, NewRun, RunCommand, RunId,
+    StepId,
 };
-use sidefx_worker::claim_watch::ClaimWatch;
-use sidefx_worker::local_claims::LocalClaims;
-use sidefx_worker::retry_policy::RetryPolicy;
+use sidefx_worker::StepOutcome;
 use sidefx_worker::step::{self, StepContext};
-use sidefx_worker::{Effect, StepOutcome, TicketEffect};
-use tempfile::TempDir;
-use tokio::sync::Notify;
 
-struct Harness {
-    _dir: TempDir,
-    _broker: driftq_local::Broker,
-    client: Client,
-    store: Store,
-    artifacts: Artifacts,
-}
-
+/// Setup and reads only the intake tests need.
 impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let broker = common::broker(dir.path()).await;
-        Harness {
-            client: Client::new(&broker.base_url()).expect("client"),
-            store: Store::open(&dir.path().join("db.sqlite"))
-                .await
-                .expect("store"),
-            artifacts: Artifacts::new(dir.path().join("artifacts")),
-            _broker: broker,
-            _dir: dir,
-        }
-    }
-
-    fn ctx(&self, chaos: bool) -> StepContext {
-        StepContext {
-            store: self.store.clone(),
-            effect: Effect::new("ticket", TicketEffect::new(self.artifacts.clone(), "w1")),
-            publisher: Publisher::new(self.client.clone()),
-            owner: "w1".to_owned(),
-            lease: Duration::from_secs(30),
-            claim_lease: Duration::from_secs(30),
-            claim_watch: ClaimWatch::new(),
-            retry_policy: RetryPolicy::new(Duration::from_millis(50), Duration::from_millis(100)),
-            local_claims: LocalClaims::new(),
-            retry_wakeup: Arc::new(Notify::new()),
-            mutation: None,
-            chaos,
-        }
-    }
-
     /// A command for a run the API registered (a row in `runs`).
     async fn registered(&self, key: &str) -> RunCommand {
         let cmd = common::command(key);
@@ -80,10 +37,6 @@ impl Harness {
             .expect("create_run");
         assert!(matches!(created, CreateRun::Created(_)), "{created:?}");
         cmd
-    }
-
-    async fn executions(&self) -> usize {
-        self.artifacts.read_ledger().await.expect("ledger").len()
     }
 
     /// Reads `n` records from the DLQ topic, keyed by run id.
@@ -199,7 +152,7 @@ async fn forged_commands_are_dead_lettered_with_their_reason_and_never_executed(
             "business_key",
         ),
     ];
-    let ctx = h.ctx(true);
+    let ctx = h.ctx("w1");
     for (cmd, field) in &forged {
         let outcome = handle(&ctx, cmd).await;
         let StepOutcome::Refused { reason } = &outcome else {
@@ -244,7 +197,11 @@ async fn chaos_switches_are_ignored_unless_chaos_is_on() {
     };
     // With the switches honoured the first attempt would fail on purpose (and a later one
     // end this test process with exit 137).
-    assert_eq!(handle(&h.ctx(false), &cmd).await, StepOutcome::Done);
+    let no_chaos = StepContext {
+        chaos: false,
+        ..h.ctx("w1")
+    };
+    assert_eq!(handle(&no_chaos, &cmd).await, StepOutcome::Done);
     assert_eq!(h.executions().await, 1);
     let chaotic = RunCommand {
         fail_before_effect_n: 1,
@@ -252,7 +209,7 @@ async fn chaos_switches_are_ignored_unless_chaos_is_on() {
     };
     assert!(
         matches!(
-            handle(&h.ctx(true), &chaotic).await,
+            handle(&h.ctx("w1"), &chaotic).await,
             StepOutcome::RetryAfter(_)
         ),
         "SIDEFX_CHAOS on: the forced failure happens"

@@ -7,73 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use driftq_client::{Client, ConsumeRequest, Message};
+use common::harness::Harness;
+use driftq_client::{ConsumeRequest, Message};
 use futures::StreamExt;
 use sidefx_core::{
-    Artifacts, Claim, Command, DLQ_TOPIC, DlqRecord, EffectStatus, MarkDone, NewClaim, Publisher,
-    Receipt, RunCommand, Store, Ticket, now_ms,
+    Claim, Command, DLQ_TOPIC, DlqRecord, EffectStatus, MarkDone, NewClaim, Receipt, RunCommand,
+    Ticket, now_ms,
 };
-use sidefx_worker::claim_watch::ClaimWatch;
-use sidefx_worker::local_claims::LocalClaims;
-use sidefx_worker::retry_policy::RetryPolicy;
 use sidefx_worker::step::{self, StepContext};
 use sidefx_worker::{Effect, EffectCtx, EffectError, SideEffect, StepOutcome, TicketEffect};
-use tempfile::TempDir;
-use tokio::sync::Notify;
 
 const OTHER_OWNER: &str = "another-worker";
 
-struct Harness {
-    _dir: TempDir,
-    _broker: driftq_local::Broker,
-    client: Client,
-    store: Store,
-    artifacts: Artifacts,
-}
-
+/// Assertions only the step tests need.
 impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let broker = common::broker(dir.path()).await;
-        Harness {
-            client: Client::new(&broker.base_url()).expect("client"),
-            store: Store::open(&dir.path().join("db.sqlite"))
-                .await
-                .expect("store"),
-            artifacts: Artifacts::new(dir.path().join("artifacts")),
-            _broker: broker,
-            _dir: dir,
-        }
-    }
-
-    /// A step context as worker `owner` (each gets its own process-local claim set), with
-    /// a claim lease long enough that no test waits for it.
-    fn ctx(&self, owner: &str) -> StepContext {
-        self.ctx_with(
-            owner,
-            Duration::from_secs(30),
-            Effect::new("ticket", TicketEffect::new(self.artifacts.clone(), owner)),
-        )
-    }
-
-    /// A step context as worker `owner` with this claim lease and effect.
-    fn ctx_with(&self, owner: &str, claim_lease: Duration, effect: Effect) -> StepContext {
-        StepContext {
-            store: self.store.clone(),
-            effect,
-            publisher: Publisher::new(self.client.clone()),
-            owner: owner.to_owned(),
-            lease: Duration::from_secs(30),
-            claim_lease,
-            claim_watch: ClaimWatch::new(),
-            retry_policy: RetryPolicy::new(Duration::from_millis(200), Duration::from_millis(1000)),
-            local_claims: LocalClaims::new(),
-            retry_wakeup: Arc::new(Notify::new()),
-            mutation: None,
-            chaos: true,
-        }
-    }
-
     /// Another worker's claim on the command's effect, with `lease`.
     async fn foreign_claim(&self, cmd: &RunCommand, lease: Duration) {
         let claim = NewClaim::for_command(cmd, OTHER_OWNER, lease).expect("claim");
@@ -89,12 +36,6 @@ impl Harness {
             .await
             .expect("get_effect")
             .map(|row| row.status)
-    }
-
-    /// Executions of the effect, from the ticket effect's ledger (not from files, which the
-    /// create-only link caps at one whatever the step does).
-    async fn executions(&self) -> usize {
-        self.artifacts.read_ledger().await.expect("ledger").len()
     }
 
     async fn tickets(&self) -> usize {

@@ -126,26 +126,10 @@ mod tests {
     #[test]
     fn services_are_wired_to_the_data_dir_and_loopback() {
         let dir = DataDir::new(Path::new("/tmp/stack")).unwrap();
-        let binaries = Binaries {
-            driftq: "/b/driftq-local".into(),
-            api: "/b/sidefx-api".into(),
-            worker: "/b/sidefx-worker".into(),
-            provider: None,
-        };
-        let ports = Ports {
-            api: 9000,
-            driftq: 9080,
-            driftq_url: "http://127.0.0.1:9080".into(),
-            provider: None,
-        };
+        let (binaries, ports) = (binaries(None), ports(None));
         let driftq = service_command(Service::Driftq, &binaries, &dir, &ports).unwrap();
-        let args: Vec<_> = driftq
-            .as_std()
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            args,
+            args(&driftq),
             [
                 "--addr",
                 "127.0.0.1:9080",
@@ -173,12 +157,7 @@ mod tests {
     #[test]
     fn in_provider_mode_the_workers_charge_the_stacks_provider() {
         let dir = DataDir::new(Path::new("/tmp/stack")).unwrap();
-        let binaries = Binaries {
-            driftq: "/b/driftq-local".into(),
-            api: "/b/sidefx-api".into(),
-            worker: "/b/sidefx-worker".into(),
-            provider: Some("/b/sidefx-provider".into()),
-        };
+        let binaries = binaries(Some("/b/sidefx-provider"));
         let provider = ProviderSetup {
             url: "http://127.0.0.1:9090".into(),
             port: 9090,
@@ -187,20 +166,10 @@ mod tests {
                 ..Default::default()
             },
         };
-        let ports = Ports {
-            api: 9000,
-            driftq: 9080,
-            driftq_url: "http://127.0.0.1:9080".into(),
-            provider: Some(provider),
-        };
+        let ports = ports(Some(provider));
         let command = service_command(Service::Provider, &binaries, &dir, &ports).unwrap();
-        let args: Vec<_> = command
-            .as_std()
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            args,
+            args(&command),
             [
                 "--addr",
                 "127.0.0.1:9090",
@@ -228,6 +197,34 @@ mod tests {
         assert_eq!(nth_port("0.0.0.0:0", 2).unwrap().to_string(), "0.0.0.0:0");
         assert_eq!(nth_port("127.0.0.1:65535", 1), None, "past the last port");
         assert_eq!(nth_port("localhost", 0), None);
+    }
+
+    /// The binaries of a stack under `/b`, with `provider` if it has one.
+    fn binaries(provider: Option<&str>) -> Binaries {
+        Binaries {
+            driftq: "/b/driftq-local".into(),
+            api: "/b/sidefx-api".into(),
+            worker: "/b/sidefx-worker".into(),
+            provider: provider.map(Into::into),
+        }
+    }
+
+    /// The API on 9000 and DriftQ on 9080, with `provider` if the stack has one.
+    fn ports(provider: Option<ProviderSetup>) -> Ports {
+        Ports {
+            api: 9000,
+            driftq: 9080,
+            driftq_url: "http://127.0.0.1:9080".into(),
+            provider,
+        }
+    }
+
+    fn args(command: &Command) -> Vec<String> {
+        command
+            .as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     fn envs(command: &Command) -> Vec<(String, String)> {

@@ -1,4 +1,5 @@
-//! Shared test helpers: an in-process DriftQ, deadline polling, reading a run's events.
+//! Shared test helpers: an in-process DriftQ, deadline polling, reading a run's events, the
+//! step-test harness.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use driftq_client::{Client, ConsumeRequest};
 use futures::StreamExt;
 use sidefx_core::{BusinessKey, Event, FailMode, RunCommand, RunId, StepId, events_topic, now_ms};
 
+pub mod harness;
 pub mod stack;
 
 /// Starts driftq-local on 127.0.0.1:0 with its WAL in `dir`.
