@@ -9,11 +9,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::stack::{Stack, WorkerProcess};
-use driftq_client::{ConsumeRequest, Message};
-use futures::StreamExt;
 use sidefx_core::{
-    BusinessKey, CreateRun, DLQ_TOPIC, DlqRecord, FailMode, NewRun, Publisher, RunId, RunRequest,
-    RunRow, RunStatus, Store,
+    BusinessKey, CreateRun, FailMode, NewRun, Publisher, RunId, RunRequest, RunRow, RunStatus,
+    Store,
 };
 use sidefx_worker::redrive::{RedrivePolicy, sweep};
 
@@ -181,21 +179,7 @@ async fn a_run_redriving_does_not_move_is_dead_lettered_at_the_cap() {
         0
     );
 
-    let request =
-        ConsumeRequest::new(DLQ_TOPIC, "test-dlq-reader", "reader").lease(Duration::from_secs(30));
-    let mut dlq = stack.client.consume(request);
-    let msg: Message = tokio::time::timeout(DEADLINE, async {
-        loop {
-            match dlq.next().await {
-                Some(Ok(msg)) => return msg,
-                Some(Err(_)) => continue,
-                None => panic!("the consume stream ended"),
-            }
-        }
-    })
-    .await
-    .expect("a DLQ record");
-    let record: DlqRecord = serde_json::from_str(&msg.value).expect("decodes");
+    let record = common::first_dead_letter(&stack.client, DEADLINE).await;
     assert_eq!(record.run_id, stuck.run_id);
     assert!(record.error.starts_with("redrive_cap"), "{record:?}");
 }

@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::harness::Harness;
-use driftq_client::{ConsumeRequest, Message};
-use futures::StreamExt;
+use driftq_client::Message;
 use sidefx_core::{
-    Claim, Command, DLQ_TOPIC, DlqRecord, EffectStatus, MarkDone, NewClaim, Receipt, RunCommand,
-    Ticket, now_ms,
+    Claim, Command, EffectStatus, MarkDone, NewClaim, Receipt, RunCommand, Ticket, now_ms,
 };
 use sidefx_worker::step::{self, StepContext};
 use sidefx_worker::{Effect, EffectCtx, EffectError, SideEffect, StepOutcome, TicketEffect};
@@ -323,23 +321,7 @@ async fn last_attempt_is_dead_lettered() {
             .expect("due")
             .is_empty()
     );
-    let request =
-        ConsumeRequest::new(DLQ_TOPIC, "test-dlq-reader", "reader").lease(Duration::from_secs(30));
-    let mut dlq = h.client.consume(request);
-    let msg: Message = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match dlq.next().await {
-                Some(Ok(msg)) => return msg,
-                // A transient error: the consumer reconnects by itself.
-                Some(Err(_)) => continue,
-                // The stream ended for good (e.g. the topic does not exist): fail, don't spin.
-                None => panic!("the consume stream ended"),
-            }
-        }
-    })
-    .await
-    .expect("a DLQ record");
-    let record: DlqRecord = serde_json::from_str(&msg.value).expect("decodes");
+    let record = common::first_dead_letter(&h.client, Duration::from_secs(20)).await;
     assert_eq!(record.run_id, cmd.run_id);
     assert_eq!(record.attempt, 2);
 }
