@@ -12,12 +12,19 @@
 //!   is down answers at once (connection refused), a hanging one delays the 200 by that much;
 //! * the relay ([`run_relay`]), for every row still there [`RELAY_AFTER`] later: the broker
 //!   was down or full, the process crashed, the first try is still hanging. It retries with
-//!   a growing backoff until the broker takes the messages.
+//!   a growing backoff until the broker takes the messages. A row whose run a worker has
+//!   started already (a crash after publishing) is only cleared.
+//!
+//! A successful publish writes nothing at once: the run goes on the [`Published`] list,
+//! which the relay clears from the store in one transaction per pass, so accepting a run
+//! costs one commit (and a share of the next), not two. A crash before the clear only makes
+//! a restarted relay publish those runs again, which the broker drops, or clear them.
 //!
 //! Both may publish one run (a first try slower than [`RELAY_AFTER`]); the broker drops the
 //! second copy by its key. A 5xx means nothing was stored: the outbox holds
 //! `API_MAX_PENDING_RUNS` runs already (503 `overloaded`, `Retry-After`), or the store failed.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -26,6 +33,7 @@ use sidefx_core::{
     CreateRun, NewRun, PendingRun, PublishError, RunId, RunRequest, RunRow, RunStatus, now_ms,
 };
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 use crate::error::ApiError;
 use crate::run_messages::RunMessages;
@@ -33,6 +41,10 @@ use crate::state::AppState;
 
 /// How long the answer to `POST /runs` waits for the request's own publish.
 pub const ANSWER_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest pause between two tries of the request's own publish while the broker
+/// pushes back.
+const BACKPRESSURE_RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// How long the request's own publish has before the relay publishes the run too.
 pub const RELAY_AFTER: Duration = Duration::from_secs(5);
@@ -47,6 +59,36 @@ const RELAY_CONCURRENCY: usize = 16;
 /// The first and the longest wait after a failed publish.
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Runs whose messages the broker took, waiting for the relay to clear their outbox rows.
+/// Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    runs: Arc<Mutex<Vec<RunId>>>,
+}
+
+impl Published {
+    fn push(&self, run_id: RunId) {
+        self.lock().push(run_id);
+    }
+
+    fn take(&self) -> Vec<RunId> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn put_back(&self, mut run_ids: Vec<RunId>) {
+        self.lock().append(&mut run_ids);
+    }
+
+    fn contains(&self, run_id: &RunId) -> bool {
+        self.lock().contains(run_id)
+    }
+
+    /// Never held across an `.await`; a poisoned lock still holds a valid list.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RunId>> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// A run `POST /runs` answered for.
 #[derive(Debug)]
@@ -127,8 +169,37 @@ fn publish_now(
     tokio::spawn(async move {
         let _admitted = admitted;
         let messages = RunMessages::new(&run_id, &request, created_ms);
-        settle(&state, &run_id, 0, messages.publish(&state.publisher).await).await;
+        let until = Instant::now() + ANSWER_WAIT;
+        let result = loop {
+            let result = messages.publish(&state.publisher).await;
+            // A full partition frees as the workers ack. Trying again within the answer's
+            // wait keeps a closed-loop client at the pace the broker takes, as a 503 did
+            // before the outbox; past it, the relay has the run.
+            match backpressure_wait(&result) {
+                Some(wait) if Instant::now() + wait < until => tokio::time::sleep(wait).await,
+                _ => break result,
+            }
+        };
+        settle(&state, &run_id, 0, result).await;
     })
+}
+
+/// How long to wait before trying a publish the broker refused for backpressure again: its
+/// `Retry-After`, at most [`BACKPRESSURE_RETRY_MAX`]. `None` for any other outcome.
+fn backpressure_wait(result: &Result<(), PublishError>) -> Option<Duration> {
+    match result.as_ref().err()?.driftq_error()? {
+        driftq_client::Error::Backpressure { retry_after, .. } => {
+            Some((*retry_after).min(BACKPRESSURE_RETRY_MAX))
+        }
+        _ => None,
+    }
+}
+
+fn is_backpressure(err: &PublishError) -> bool {
+    matches!(
+        err.driftq_error(),
+        Some(driftq_client::Error::Backpressure { .. })
+    )
 }
 
 /// Publishes due outbox rows until `shutdown` completes. Rows left by a crash are due at
@@ -151,11 +222,27 @@ pub async fn run_relay(state: AppState, shutdown: impl Future<Output = ()>) {
             }
         }
     }
+    // What was published since the last pass, so a restart does not publish it again.
+    if let Err(err) = clear_published(&state).await {
+        tracing::warn!(error = %err, "clearing the published runs' outbox rows failed");
+    }
     tracing::info!("run outbox relay stopped");
 }
 
-/// One pass: publishes up to [`RELAY_BATCH`] due rows, [`RELAY_CONCURRENCY`] at a time.
+/// Deletes the outbox rows of the runs published since the last call, in one transaction.
+async fn clear_published(state: &AppState) -> Result<(), sidefx_core::StoreError> {
+    let published = state.published.take();
+    if let Err(err) = state.store.runs_published(published.clone()).await {
+        state.published.put_back(published);
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// One pass: clears the rows of published runs, then publishes up to [`RELAY_BATCH`] due
+/// rows, [`RELAY_CONCURRENCY`] at a time.
 async fn relay_pass(state: &AppState) -> Result<usize, sidefx_core::StoreError> {
+    clear_published(state).await?;
     let due = state.store.due_pending_runs(now_ms(), RELAY_BATCH).await?;
     let handled = due.len();
     futures::stream::iter(due)
@@ -166,6 +253,15 @@ async fn relay_pass(state: &AppState) -> Result<usize, sidefx_core::StoreError> 
 
 async fn relay_one(state: &AppState, pending: PendingRun) {
     let run_id = pending.run.run_id.clone();
+    // Published since the pass read the list, or started by a worker already (a crash after
+    // the publish and before the clear): nothing is owed.
+    if state.published.contains(&run_id) {
+        return;
+    }
+    if pending.run.status != RunStatus::Queued {
+        state.published.push(run_id);
+        return;
+    }
     let request: RunRequest = match serde_json::from_str(&pending.run.request_json) {
         Ok(request) => request,
         Err(err) => {
@@ -196,13 +292,22 @@ async fn relay_one(state: &AppState, pending: PendingRun) {
 /// failure it is due again after a backoff that doubles with each failure.
 async fn settle(state: &AppState, run_id: &RunId, failures: u32, result: Result<(), PublishError>) {
     let recorded = match result {
-        Ok(()) => state.store.run_published(run_id).await,
+        Ok(()) => {
+            state.published.push(run_id.clone());
+            Ok(())
+        }
         Err(err) => {
             metrics::counter!(RUN_PUBLISH_FAILURES).increment(1);
             if let Some(driftq_client::Error::Backpressure { reason, .. }) = err.driftq_error() {
                 state.broker_pressure.record(reason);
             }
-            let wait = backoff(failures);
+            // A full partition frees as the workers ack: try again soon. A broker that is
+            // down or failing gets the growing backoff.
+            let wait = if is_backpressure(&err) {
+                BACKOFF_MIN
+            } else {
+                backoff(failures)
+            };
             tracing::warn!(%run_id, failures = failures + 1, retry_in_ms = wait.as_millis(),
                 error = %err, "publishing an accepted run failed; the outbox relay retries");
             state

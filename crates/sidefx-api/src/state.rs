@@ -48,6 +48,8 @@ pub struct AppState {
     run_admission: Arc<Semaphore>,
     /// Runs the outbox may hold unpublished before `POST /runs` answers 503 `overloaded`.
     pub(crate) max_pending_runs: u32,
+    /// Published runs whose outbox rows the relay has not cleared yet.
+    pub(crate) published: crate::outbox::Published,
     /// Open connections [`crate::serve`] keeps at most.
     pub(crate) max_connections: u32,
     /// Header, body and request deadlines.
@@ -138,6 +140,7 @@ impl AppState {
             metrics: metrics_handle(),
             run_admission: admission(DEFAULT_MAX_INFLIGHT_RUNS),
             max_pending_runs: DEFAULT_MAX_PENDING_RUNS,
+            published: crate::outbox::Published::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timeouts: Timeouts::default(),
             stream_limits: StreamLimits::new(DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT),

@@ -91,7 +91,7 @@ async fn unfinished_runs_without_a_waiting_retry_are_stalled() {
     assert_eq!(ids, ["queued", "running"]);
     // Once the relay published it, it can stall like any other.
     store
-        .run_published(&RunId::parse("owed").unwrap())
+        .runs_published(vec![RunId::parse("owed").unwrap()])
         .await
         .unwrap();
     assert!(stalled_ids(&store).await.contains(&"owed".to_owned()));

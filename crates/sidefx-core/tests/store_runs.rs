@@ -345,7 +345,7 @@ async fn a_full_outbox_refuses_new_runs_and_stores_nothing() {
     assert!(matches!(replay, CreateRun::Replayed(_)), "{replay:?}");
 
     // Once the relay published one, there is room again.
-    store.run_published(&id("r1")).await.unwrap();
+    store.runs_published(vec![id("r1")]).await.unwrap();
     let created = store
         .accept_run(new_run("r3", Some("r3"), "fp"), 2, 0)
         .await
@@ -384,10 +384,10 @@ async fn a_failed_publish_is_rescheduled_and_counted() {
         ),
         (1, later, Some("broker unavailable"))
     );
-    store.run_published(&id("r1")).await.unwrap();
+    store.runs_published(vec![id("r1")]).await.unwrap();
     assert!(owed(&store).await.is_empty());
     // Publishing twice (the request's try and the relay's) is harmless.
-    store.run_published(&id("r1")).await.unwrap();
+    store.runs_published(vec![id("r1")]).await.unwrap();
 }
 
 #[tokio::test]

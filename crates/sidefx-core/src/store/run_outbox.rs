@@ -64,12 +64,18 @@ impl Store {
         .await
     }
 
-    /// Removes the run's outbox row once the broker accepted all of its messages.
-    pub async fn run_published(&self, run_id: &RunId) -> Result<(), StoreError> {
-        let run_id = run_id.clone();
+    /// Removes the outbox rows of runs whose messages the broker accepted, in one
+    /// transaction: the API collects them and clears them in batches, so a run costs its
+    /// accepting commit and a share of one more, not two.
+    pub async fn runs_published(&self, run_ids: Vec<RunId>) -> Result<(), StoreError> {
+        if run_ids.is_empty() {
+            return Ok(());
+        }
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM run_outbox WHERE run_id = ?1")?
-                .execute([run_id])?;
+            let mut stmt = conn.prepare_cached("DELETE FROM run_outbox WHERE run_id = ?1")?;
+            for run_id in run_ids {
+                stmt.execute([run_id])?;
+            }
             Ok(())
         })
         .await
