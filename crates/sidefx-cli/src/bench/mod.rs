@@ -41,7 +41,7 @@ pub async fn run(dir: &DataDir, args: &BenchArgs, style: Style) -> Result<ExitCo
         stack.stop().await?;
         measured?
     } else {
-        let api = crate::demo::api_url(args.api.as_deref(), dir)?;
+        let api = crate::api_client::api_url(args.api.as_deref(), dir)?;
         measure(&api, &outside_pids(dir, args, &api)?, args).await?
     };
     if args.json {

@@ -3,6 +3,7 @@
 //! uses the same request after each scenario. With a provider (`--provider-url`, or a
 //! provider-mode stack) the store is also compared with the provider's ledger (`provider`).
 
+mod args;
 mod provider;
 #[cfg(test)]
 mod provider_tests;
@@ -13,9 +14,10 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::VerifyArgs;
+use crate::api_client::api_url;
 use crate::stack::DataDir;
 use crate::ui::Style;
+pub use args::VerifyArgs;
 
 /// Exit code when an invariant is violated.
 const EXIT_VIOLATED: u8 = 1;
@@ -134,7 +136,7 @@ pub async fn fetch(
 
 /// `sidefx verify`: 0 clean, 1 violated, 2 unreachable.
 pub async fn run(dir: &DataDir, args: &VerifyArgs, style: Style) -> Result<ExitCode> {
-    let api = crate::demo::api_url(args.api.as_deref(), dir)?;
+    let api = api_url(args.api.as_deref(), dir)?;
     let provider_url = crate::charge_proof::provider_url(args.provider_url.as_deref(), dir)?;
     let client = args.admin.client()?;
     let (report, raw) = match fetch(&client, &api, args.settled).await {

@@ -1,21 +1,21 @@
 //! The demos of the original starter, and one per crash point the port makes safe: create a run
 //! that fails or crashes on purpose, follow its timeline live, then check the exactly-once proof.
 
+mod args;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::api_client::api_url;
 use crate::charge_proof;
-use crate::cli::DemoArgs;
 use crate::proof::{Evidence, Verdict};
 use crate::stack::DataDir;
-use crate::stack::state::StackState;
 use crate::timeline::{self, RunEnd};
 use crate::ui::Style;
+pub use args::DemoArgs;
 
-/// The API of a stack started without a state file (e.g. `docker compose up` by hand).
-const DEFAULT_API: &str = "http://localhost:8000";
 /// How often the proof is re-read while the run finishes.
 const PROOF_POLL: Duration = Duration::from_millis(250);
 /// After `run.completed`, the debug views get at least this long to agree.
@@ -232,15 +232,6 @@ fn report(end: &RunEnd, evidence: &Evidence, timeout: u64, style: Style) -> Resu
     }
 }
 
-/// `--api`, else the API of the stack recorded in the data dir, else localhost:8000.
-pub fn api_url(flag: Option<&str>, dir: &DataDir) -> Result<String> {
-    let url = match flag {
-        Some(url) => url.to_owned(),
-        None => StackState::load(dir)?.map_or_else(|| DEFAULT_API.to_owned(), |s| s.api_url),
-    };
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,13 +257,5 @@ mod tests {
         let crash = serde_json::to_value(Scenario::Crash.request("k")).unwrap();
         assert_eq!(crash["fail_before_effect_n"], 0);
         assert_eq!(crash["fail_mode"], "crash_after_effect_before_ack");
-    }
-
-    #[test]
-    fn the_api_url_comes_from_the_flag_then_the_state_then_the_default() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = DataDir::new(tmp.path()).unwrap();
-        assert_eq!(api_url(Some("http://h:1/"), &dir).unwrap(), "http://h:1");
-        assert_eq!(api_url(None, &dir).unwrap(), DEFAULT_API);
     }
 }
