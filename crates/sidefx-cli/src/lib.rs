@@ -10,7 +10,7 @@
 // This is the user interface: its output goes to the terminal on purpose.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod api_client;
+pub mod api_client;
 mod bench;
 mod chaos;
 mod charge_proof;

@@ -110,7 +110,7 @@ impl TicketWrite {
 }
 
 /// A ticket file as listed by [`Artifacts::list_tickets`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TicketFile {
     /// File name, e.g. `ticket_order-1.json`.
     pub name: String,

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sidefx_core::metrics::{RUNS_ACCEPTED, RUNS_REPLAYED};
 use sidefx_core::{CreateRun, NewRun, RunId, RunRow, RunStatus, events_topic};
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ use crate::state::AppState;
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// Response of `POST /runs` (the original's shape).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateRunResponse {
     /// The run's id.
     pub run_id: RunId,
@@ -149,7 +149,7 @@ fn new_run(request: &RunRequest, idempotency_key: Option<String>) -> Result<NewR
 }
 
 /// Response of `GET /runs/{run_id}`: the durable run record and its side effects.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunView {
     /// The run's id.
     pub run_id: RunId,

@@ -1,7 +1,7 @@
 //! Reading `side_effects` rows: the row type, its status, and the shared SELECT.
 
 use rusqlite::{Connection, OptionalExtension, Row};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::StoreError;
@@ -9,7 +9,7 @@ use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::receipt::Receipt;
 
 /// The state of an effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EffectStatus {
     /// Claimed; the effect may or may not have happened yet.

@@ -1,9 +1,10 @@
-//! How the commands reach the sidefx API: its base URL (the flag, else the stack recorded in
-//! the data dir) and the admin token its `/debug/*` routes may require.
+//! Which API a command talks to: its base URL (the flag, else the stack recorded in the data
+//! dir) and the admin token its `/debug/*` routes may require.
 
 use anyhow::Result;
 use clap::Args;
 
+use super::ApiClient;
 use crate::stack::DataDir;
 use crate::stack::state::StackState;
 
@@ -25,20 +26,9 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
-    /// An HTTP client that sends the token (if any) with every request, and gives up
-    /// connecting after 3 s.
-    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(token) = self.admin_token.as_deref().filter(|t| !t.is_empty()) {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| anyhow::anyhow!("API_ADMIN_TOKEN is not a valid header value"))?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
-        Ok(reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .default_headers(headers)
-            .build()?)
+    /// A client of the API at `api` that sends the token (if any) with every request.
+    pub fn client(&self, api: &str) -> Result<ApiClient> {
+        ApiClient::new(api, self.admin_token.as_deref())
     }
 }
 
