@@ -36,8 +36,8 @@ const OPEN_LOOP_CONNECTIONS: usize = 64;
 pub async fn run(dir: &DataDir, args: &BenchArgs, style: Style) -> Result<ExitCode> {
     let report = if args.local {
         eprintln!("{} starting a local stack …", style.bold("bench"));
-        let stack = stack::BenchStack::start(args.workers, style).await?;
-        let measured = measure(stack.api_url(), &stack.watched()?, args).await;
+        let stack = stack::start(args.workers, style).await?;
+        let measured = measure(stack.api_url(), &stack::watched(&stack)?, args).await;
         stack.stop().await?;
         measured?
     } else {

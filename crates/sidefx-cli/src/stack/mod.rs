@@ -17,6 +17,7 @@ pub mod restart;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod throwaway;
 
 use std::path::{Path, PathBuf};
 

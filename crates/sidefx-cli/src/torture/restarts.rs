@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use super::stack::TortureStack;
+use crate::stack::throwaway::ThrowawayStack;
 use sidefx_core::RunRequest;
 
 use crate::load::{Load, Submission};
@@ -14,7 +14,7 @@ use crate::stack::Service;
 /// Submits `specs` in batches with a kill of `service` between them. Returns the submissions
 /// and how many kills landed.
 pub async fn between_batches(
-    stack: &TortureStack,
+    stack: &ThrowawayStack,
     load: &Load,
     specs: Vec<RunRequest>,
     service: Service,

@@ -8,8 +8,9 @@ use anyhow::Result;
 
 use super::announcements;
 use super::evidence::{self, ScenarioResult};
-use super::stack::{TortureStack, WorkerTuning};
+use super::stack::{self, WorkerTuning};
 use super::{restarts, storm};
+use crate::stack::throwaway::ThrowawayStack;
 use sidefx_core::{RunRequest, VerifyReport};
 
 use crate::api_client::ApiClient;
@@ -64,11 +65,11 @@ pub struct Settings {
 /// Runs `scenario` on a new stack in `dir` and counts what happened.
 pub async fn run(scenario: Scenario, dir: DataDir, settings: Settings) -> Result<ScenarioResult> {
     let started = Instant::now();
-    let stack = TortureStack::start(dir, &scenario, settings).await?;
+    let stack = stack::start(dir, &scenario, settings).await?;
     let outcome = drive(&stack, &scenario, settings).await;
     let worker_restarts = stack.worker_restarts();
     // Read while the provider still runs; every run is final (or given up on) by now.
-    let executions = stack.executions().await;
+    let executions = stack::executions(&stack).await;
     // The announcements too, while the API and DriftQ still run.
     let announced = match &outcome {
         Ok((submissions, states, ..)) => {
@@ -102,7 +103,7 @@ type Driven = (
 );
 
 /// The load and the chaos, then the wait and the verify.
-async fn drive(stack: &TortureStack, scenario: &Scenario, settings: Settings) -> Result<Driven> {
+async fn drive(stack: &ThrowawayStack, scenario: &Scenario, settings: Settings) -> Result<Driven> {
     let deadline = Instant::now() + settings.timeout;
     let load = Load::new(stack.api_url(), settings.concurrency, settings.timeout)?;
     let specs = scenario.specs.clone();
