@@ -11,6 +11,7 @@ pub mod messages;
 pub mod metrics;
 pub mod publisher;
 pub mod receipt;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod topics;
@@ -25,6 +26,7 @@ pub use messages::{
 };
 pub use publisher::{PublishError, Publisher};
 pub use receipt::Receipt;
+pub use shutdown::shutdown_signal;
 pub use store::{
     Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun, RunRow,
     RunStatus, ScheduledRetry, Store, StoreError,

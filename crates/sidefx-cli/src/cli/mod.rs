@@ -111,9 +111,7 @@ pub async fn run(cli: Cli, style: Style) -> anyhow::Result<ExitCode> {
         }
         Command::Chaos(ChaosCommand::StopWorker) => chaos::pause_workers(&dir, false, style).await,
         Command::Chaos(ChaosCommand::StartWorker) => chaos::pause_workers(&dir, true, style).await,
-        Command::Supervise => {
-            stack::supervisor::run(dir, stack::supervisor::termination_signal()).await
-        }
+        Command::Supervise => stack::supervisor::run(dir, sidefx_core::shutdown_signal()).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

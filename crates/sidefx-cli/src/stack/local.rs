@@ -117,7 +117,7 @@ async fn up_foreground(
     let stop_signal = Arc::clone(&stop_now);
     let shutdown = async move {
         tokio::select! {
-            () = supervisor::termination_signal() => {}
+            () = sidefx_core::shutdown_signal() => {}
             () = stop_signal.notified() => {}
         }
     };
