@@ -3,13 +3,13 @@
 //! human-readable message.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::store::RunStatus;
 
 /// A broken invariant, tagged by `kind` in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ViolationKind {
     /// A `done` effect has no ticket: recorded, but no proof the effect happened.
@@ -118,7 +118,8 @@ impl ViolationKind {
 }
 
 /// A violation and its human-readable explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     /// What is broken, with the ids involved.
     #[serde(flatten)]
@@ -231,7 +232,8 @@ fn claim_or_run_message(kind: &ViolationKind) -> String {
 }
 
 /// Something worth a look that breaks no invariant, tagged by `kind` in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WarningKind {
     /// A temp file left in the tickets directory by a ticket write that crashed before its
@@ -270,7 +272,8 @@ impl WarningKind {
 }
 
 /// A warning and its human-readable explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Warning {
     /// What was found.
     #[serde(flatten)]
