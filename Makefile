@@ -17,6 +17,8 @@ fmt: ## format the code
 lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+# sidefx-core for a project that wants only the store (no clap, utoipa, reqwest, exporter)
+	$(CARGO) clippy -p sidefx-core --no-default-features --all-targets -- -D warnings
 
 bench-driftq: ## driftq-local produce→consume→ack throughput
 	$(CARGO) bench -p driftq-local --bench throughput

@@ -35,4 +35,4 @@ pub mod wal;
 
 pub use config::{BrokerConfig, Limits, LogFormat};
 pub use error::{ApiError, StartError};
-pub use server::{Broker, shutdown_signal, spawn};
+pub use server::{Broker, spawn};

@@ -3,7 +3,7 @@
 //! exit with status 1.
 
 use clap::Parser;
-use driftq_local::{BrokerConfig, shutdown_signal, spawn, telemetry};
+use driftq_local::{BrokerConfig, spawn, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,7 +16,8 @@ async fn main() -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
-    shutdown_signal().await;
+    sidefx_core::shutdown_signal().await;
+    tracing::info!("shutdown signal received");
     broker.shutdown().await;
     Ok(())
 }

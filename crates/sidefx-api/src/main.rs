@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.api_addr))?;
     tracing::info!(addr = %listener.local_addr()?, driftq = %config.driftq.driftq_http_url, "sidefx-api listening");
-    sidefx_api::serve(listener, state, sidefx_api::shutdown_signal()).await?;
+    sidefx_api::serve(listener, state, sidefx_core::shutdown_signal()).await?;
     tracing::info!("sidefx-api stopped");
     Ok(())
 }

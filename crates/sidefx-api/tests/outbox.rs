@@ -56,7 +56,10 @@ async fn a_restarted_api_publishes_what_it_owed_and_clears_what_it_had_published
     let api = ApiServer::start(&config).await;
     poll_until(|| async { (store.pending_run_count().await.unwrap() == 0).then_some(()) }).await;
     let commands = read_all(&client, COMMANDS_TOPIC).await;
-    let runs: Vec<_> = commands.iter().map(|m| value(m)["run_id"].clone()).collect();
+    let runs: Vec<_> = commands
+        .iter()
+        .map(|m| value(m)["run_id"].clone())
+        .collect();
     assert_eq!(runs, [owed.as_str()], "only the owed run's command");
     let events = read_all(&client, &format!("sidefx.events.{owed}")).await;
     let types: Vec<_> = events.iter().map(|m| value(m)["type"].clone()).collect();

@@ -7,10 +7,23 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 
-use crate::cli::ModeArgs;
 use crate::stack::state::StackState;
-use crate::stack::{DataDir, Mode, docker, require_mode};
+use crate::stack::{DataDir, Mode, ModeArgs, docker, require_mode};
 use crate::ui::Style;
+
+/// `sidefx chaos …`
+// The variants are the subcommand names (`kill-worker`, `stop-worker`, `start-worker`).
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, clap::Subcommand)]
+pub enum ChaosCommand {
+    /// SIGKILL the worker, as a crash would. The supervisor (local) or compose's restart
+    /// policy (Docker) starts it again; DriftQ redelivers whatever it had not acked.
+    KillWorker(ModeArgs),
+    /// Local mode: stop the workers and keep them stopped (commands queue up in DriftQ).
+    StopWorker,
+    /// Local mode: start the workers stopped by `stop-worker` again.
+    StartWorker,
+}
 
 /// Kills the worker of the stack in `dir` (local: by its recorded PID, verified first).
 pub async fn kill_worker(dir: &DataDir, mode: ModeArgs, style: Style) -> Result<()> {

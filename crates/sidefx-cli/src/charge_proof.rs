@@ -5,7 +5,8 @@
 
 use anyhow::{Result, bail};
 
-use crate::proof::EffectRow;
+use crate::api_client::SideEffectView;
+use crate::proof::charge_id;
 use crate::stack::DataDir;
 use crate::stack::state::StackState;
 use crate::ui::Style;
@@ -42,8 +43,13 @@ pub fn recovery_path(kinds: &[String]) -> &'static str {
 
 /// Prints the charge evidence of `row` (an effect with a charge receipt); an error unless
 /// the provider holds exactly one charge for the business key, the receipt's.
-pub async fn check(provider: &str, row: &EffectRow, kinds: &[String], style: Style) -> Result<()> {
-    let Some(charge_id) = row.charge_id() else {
+pub async fn check(
+    provider: &str,
+    row: &SideEffectView,
+    kinds: &[String],
+    style: Style,
+) -> Result<()> {
+    let Some(charge_id) = charge_id(row) else {
         return Ok(());
     };
     let (yes, no) = (style.ok("✔"), style.err("✘"));

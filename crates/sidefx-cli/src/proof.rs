@@ -2,96 +2,26 @@
 //! side-effect row (status `done`) and exactly one ticket file. Rows come from `GET /runs/{id}`
 //! (falling back to `/debug/side-effects` for an API without it), tickets from `/debug/artifacts`.
 
-use anyhow::{Context, Result};
-use serde::Deserialize;
+use anyhow::Result;
+use sidefx_core::{BusinessKey, EffectStatus, RunId, RunStatus, TicketFile};
+
+use crate::api_client::{ApiClient, SideEffectView};
 
 /// How many recent rows of `/debug/side-effects` are searched for the run's row.
-const ROW_WINDOW: u32 = 200;
+const ROW_WINDOW: usize = 200;
 
-/// One row of `GET /debug/side-effects` (only the fields the proof reads).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EffectRow {
-    /// `run_id:step_id:business_key`.
-    pub effect_id: String,
-    /// The run that claimed it.
-    pub run_id: String,
-    /// The caller's key (the provider's charge reference).
-    #[serde(default)]
-    pub business_key: String,
-    /// `in_progress` or `done`.
-    pub status: String,
-    /// The ticket file, once done.
-    #[serde(default)]
-    pub artifact_path: Option<String>,
-    /// Claims of the effect (first claim + takeovers), where the API reports it.
-    #[serde(default)]
-    pub attempts: Option<u32>,
-    /// What the effect left behind, once done (absent from APIs without receipts).
-    #[serde(default)]
-    pub receipt: Option<Receipt>,
-}
-
-/// The receipt of a done effect: the ticket it wrote, or the charge it made.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Receipt {
-    /// The ticket effect: the file it created.
-    Ticket {
-        /// The ticket file.
-        #[serde(default)]
-        path: Option<String>,
-    },
-    /// The provider effect: the charge, then the ticket holding its id.
-    Charge {
-        /// The provider's charge id, `ch_…`.
-        charge_id: String,
-        /// The ticket file.
-        #[serde(default)]
-        ticket_path: Option<String>,
-    },
-    /// A kind this CLI does not know yet.
-    #[serde(other)]
-    Other,
-}
-
-impl EffectRow {
-    /// The charge id of the receipt, for an effect that charged the provider.
-    pub fn charge_id(&self) -> Option<&str> {
-        match &self.receipt {
-            Some(Receipt::Charge { charge_id, .. }) => Some(charge_id),
-            _ => None,
-        }
-    }
-}
-
-/// `GET /runs/{id}` (only the fields the proof reads).
-#[derive(Debug, Deserialize)]
-struct RunView {
-    status: String,
-    effects: Vec<EffectRow>,
-}
-
-/// One entry of `GET /debug/artifacts`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct TicketFile {
-    /// File name, `ticket_<business_key>.json`.
-    pub name: String,
-    /// Size in bytes.
-    pub bytes: u64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Items<T> {
-    items: Vec<T>,
+/// The charge id of a done effect's receipt, for an effect that charged the provider.
+pub fn charge_id(row: &SideEffectView) -> Option<&str> {
+    row.receipt.as_ref().and_then(|r| r.charge_id())
 }
 
 /// What the debug views say about one run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Evidence {
     /// The run's durable status, where the API reports it.
-    pub run_status: Option<String>,
+    pub run_status: Option<RunStatus>,
     /// Side-effect rows of the run.
-    pub rows: Vec<EffectRow>,
+    pub rows: Vec<SideEffectView>,
     /// Ticket files of the run's business key.
     pub tickets: Vec<TicketFile>,
 }
@@ -108,42 +38,27 @@ pub enum Verdict {
 }
 
 /// The ticket file name the worker writes for a business key.
-pub fn ticket_name(business_key: &str) -> String {
+pub fn ticket_name(business_key: &BusinessKey) -> String {
     format!("ticket_{business_key}.json")
 }
 
 impl Evidence {
     /// Reads the rows of `run_id` and the tickets of `business_key` from the API.
     pub async fn collect(
-        client: &reqwest::Client,
-        api: &str,
-        run_id: &str,
-        business_key: &str,
+        client: &ApiClient,
+        run_id: &RunId,
+        business_key: &BusinessKey,
     ) -> Result<Self> {
-        let (run_status, rows) =
-            match get_json::<RunView>(client, &format!("{api}/runs/{run_id}")).await? {
-                Some(run) => (Some(run.status), run.effects),
-                None => {
-                    let url = format!("{api}/debug/side-effects?limit={ROW_WINDOW}");
-                    let effects: Items<EffectRow> = get_json(client, &url)
-                        .await?
-                        .with_context(|| format!("GET {url}: 404"))?;
-                    (None, effects.items)
-                }
-            };
-        let url = format!("{api}/debug/artifacts");
-        let tickets: Items<TicketFile> = get_json(client, &url)
-            .await?
-            .with_context(|| format!("GET {url}: 404"))?;
+        let (run_status, rows) = match client.run(run_id).await? {
+            Some(run) => (Some(run.status), run.effects),
+            None => (None, client.side_effects(ROW_WINDOW).await?.items),
+        };
+        let tickets = client.artifacts().await?.items;
         let name = ticket_name(business_key);
         Ok(Self {
             run_status,
-            rows: rows.into_iter().filter(|r| r.run_id == run_id).collect(),
-            tickets: tickets
-                .items
-                .into_iter()
-                .filter(|t| t.name == name)
-                .collect(),
+            rows: rows.into_iter().filter(|r| r.run_id == *run_id).collect(),
+            tickets: tickets.into_iter().filter(|t| t.name == name).collect(),
         })
     }
 
@@ -157,64 +72,61 @@ impl Evidence {
         }
         match (self.rows.first(), tickets) {
             (None, _) => Verdict::Pending("no side-effect row for the run yet".into()),
-            (Some(row), _) if row.status != "done" => {
-                Verdict::Pending(format!("the side-effect row is {}", row.status))
+            (Some(row), _) if row.status != EffectStatus::Done => {
+                Verdict::Pending(format!("the side-effect row is {}", row.status.as_str()))
             }
             (Some(_), 0) => Verdict::Pending("no ticket file yet".into()),
             // The worker records `completed` alongside `run.completed`, not before it, so a
             // reader that saw the event may still find the run `running` for a moment.
-            _ => match self.run_status.as_deref() {
-                Some(status) if status != "completed" => {
-                    Verdict::Pending(format!("the durable registry still says {status}"))
-                }
+            _ => match self.run_status {
+                Some(status) if status != RunStatus::Completed => Verdict::Pending(format!(
+                    "the durable registry still says {}",
+                    status.as_str()
+                )),
                 _ => Verdict::Holds,
             },
         }
     }
 }
 
-/// GETs JSON; `None` on 404.
-async fn get_json<T: serde::de::DeserializeOwned>(
-    client: &reqwest::Client,
-    url: &str,
-) -> Result<Option<T>> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    if response.status() == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
+/// A side-effect row as the API lists it, for the tests of the proof and the provider check.
+#[cfg(test)]
+pub fn effect_view(
+    run: &str,
+    key: &str,
+    status: EffectStatus,
+    receipt: Option<sidefx_core::Receipt>,
+) -> SideEffectView {
+    let (run_id, key) = (RunId::parse(run).unwrap(), BusinessKey::parse(key).unwrap());
+    let step_id = sidefx_core::StepId::charge_card();
+    SideEffectView {
+        effect_id: sidefx_core::EffectId::new(&run_id, &step_id, &key),
+        run_id,
+        step_id,
+        business_key: key,
+        status,
+        artifact_path: None,
+        created_ms: 1,
+        updated_ms: 2,
+        payload: None,
+        owner: None,
+        attempts: 1,
+        lease_expires_ms: None,
+        receipt,
     }
-    let response = response
-        .error_for_status()
-        .with_context(|| format!("GET {url}"))?;
-    response
-        .json()
-        .await
-        .map(Some)
-        .with_context(|| format!("GET {url}: unexpected body"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(status: &str) -> EffectRow {
-        EffectRow {
-            effect_id: "r:charge_card:k".into(),
-            run_id: "r".into(),
-            business_key: "k".into(),
-            status: status.into(),
-            artifact_path: None,
-            attempts: Some(1),
-            receipt: None,
-        }
+    fn row(status: EffectStatus) -> SideEffectView {
+        effect_view("r", "k", status, None)
     }
 
     fn ticket() -> TicketFile {
         TicketFile {
-            name: ticket_name("k"),
+            name: ticket_name(&BusinessKey::parse("k").unwrap()),
             bytes: 120,
         }
     }
@@ -223,7 +135,7 @@ mod tests {
     fn one_done_row_and_one_ticket_hold() {
         let evidence = Evidence {
             run_status: None,
-            rows: vec![row("done")],
+            rows: vec![row(EffectStatus::Done)],
             tickets: vec![ticket()],
         };
         assert_eq!(evidence.verdict(), Verdict::Holds);
@@ -239,13 +151,13 @@ mod tests {
         assert!(matches!(none.verdict(), Verdict::Pending(_)));
         let in_progress = Evidence {
             run_status: None,
-            rows: vec![row("in_progress")],
+            rows: vec![row(EffectStatus::InProgress)],
             tickets: vec![ticket()],
         };
         assert!(matches!(in_progress.verdict(), Verdict::Pending(m) if m.contains("in_progress")));
         let no_ticket = Evidence {
             run_status: None,
-            rows: vec![row("done")],
+            rows: vec![row(EffectStatus::Done)],
             tickets: vec![],
         };
         assert!(matches!(no_ticket.verdict(), Verdict::Pending(m) if m.contains("ticket")));
@@ -254,12 +166,12 @@ mod tests {
     #[test]
     fn a_run_the_registry_has_not_marked_completed_yet_is_pending() {
         let mut evidence = Evidence {
-            run_status: Some("running".into()),
-            rows: vec![row("done")],
+            run_status: Some(RunStatus::Running),
+            rows: vec![row(EffectStatus::Done)],
             tickets: vec![ticket()],
         };
         assert!(matches!(evidence.verdict(), Verdict::Pending(m) if m.contains("running")));
-        evidence.run_status = Some("completed".into());
+        evidence.run_status = Some(RunStatus::Completed);
         assert_eq!(evidence.verdict(), Verdict::Holds);
     }
 
@@ -267,49 +179,23 @@ mod tests {
     fn duplicates_violate() {
         let twice = Evidence {
             run_status: None,
-            rows: vec![row("done"), row("done")],
+            rows: vec![row(EffectStatus::Done), row(EffectStatus::Done)],
             tickets: vec![ticket()],
         };
         assert!(matches!(twice.verdict(), Verdict::Violated(_)));
     }
 
     #[test]
-    fn reads_the_original_json_shapes() {
-        let effects: Items<EffectRow> = serde_json::from_str(
-            r#"{"count":1,"items":[{"effect_id":"r:s:k","run_id":"r","step_id":"s","business_key":"k",
-                "status":"done","artifact_path":"/data/artifacts/tickets/ticket_k.json","created_ms":1,
-                "updated_ms":2,"payload":{}}]}"#,
+    fn reads_the_json_of_the_api() {
+        let view: SideEffectView = serde_json::from_str(
+            r#"{"effect_id":"r:s:k","run_id":"r","step_id":"s","business_key":"k",
+                "status":"done","artifact_path":"tickets/ticket_k.json","created_ms":1,
+                "updated_ms":2,"payload":{"a":1},"owner":"w","attempts":2,"lease_expires_ms":null,
+                "receipt":{"kind":"charge","charge_id":"ch_1","ticket_path":"tickets/ticket_k.json"}}"#,
         )
         .unwrap();
-        assert_eq!(effects.items[0].status, "done");
-        assert_eq!(effects.items[0].receipt, None);
-        let charged: EffectRow = serde_json::from_value(serde_json::json!({
-            "effect_id": "r:s:k", "run_id": "r", "business_key": "k", "status": "done",
-            "receipt": {"kind": "charge", "charge_id": "ch_1", "ticket_path": "/t"}
-        }))
-        .unwrap();
-        assert_eq!(charged.charge_id(), Some("ch_1"));
-        let ticket: EffectRow = serde_json::from_value(serde_json::json!({
-            "effect_id": "r:s:k", "run_id": "r", "status": "done",
-            "receipt": {"kind": "ticket", "path": "/t"}, "business_key": "k"
-        }))
-        .unwrap();
-        assert_eq!(
-            ticket.receipt,
-            Some(Receipt::Ticket {
-                path: Some("/t".into())
-            })
-        );
-        let tickets: Items<TicketFile> = serde_json::from_str(
-            r#"{"tickets_dir":"/d","count":1,"items":[{"name":"ticket_k.json","bytes":9}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            tickets.items,
-            [TicketFile {
-                name: "ticket_k.json".into(),
-                bytes: 9
-            }]
-        );
+        assert_eq!(view.status, EffectStatus::Done);
+        assert_eq!(charge_id(&view), Some("ch_1"));
+        assert_eq!(charge_id(&row(EffectStatus::Done)), None);
     }
 }

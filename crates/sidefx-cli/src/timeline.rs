@@ -4,13 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::sse::SseParser;
+use sidefx_core::RunId;
+
+use crate::api_client::ApiClient;
 use crate::ui::{Countdown, Style};
 
+/// The consumer group of the timeline's stream, as `curl -N '…/events?client_id=cli'` shows.
+const CLIENT_ID: &str = "cli";
 /// The event after which nothing happens until the worker's lease expires.
 const CRASH_EVENT: &str = "chaos.crash_now";
 
@@ -70,18 +74,12 @@ pub struct Follow {
 }
 
 /// Prints the run's events until it ends or the deadline passes.
-pub async fn follow(
-    client: &reqwest::Client,
-    api: &str,
-    run_id: &str,
-    how: Follow,
-) -> Result<Followed> {
+pub async fn follow(client: &ApiClient, run_id: &RunId, how: Follow) -> Result<Followed> {
     let (deadline, style) = (how.deadline, how.style);
-    let url = format!("{api}/runs/{run_id}/events?client_id=cli");
     let started = Instant::now();
     let mut kinds = Vec::new();
     loop {
-        let streamed = stream_once(client, &url, started, how, &mut kinds).await;
+        let streamed = stream_once(client, run_id, started, how, &mut kinds).await;
         let interrupted = match streamed {
             Ok(Some(end)) => return Ok(Followed { end, kinds }),
             Ok(None) => "the server closed the stream".to_owned(),
@@ -106,57 +104,43 @@ pub async fn follow(
 /// One connection: `Some(end)` when the run ended or the deadline passed, `None` when the
 /// stream ended first. After a crash, counts the lease down until the next event.
 async fn stream_once(
-    client: &reqwest::Client,
-    url: &str,
+    client: &ApiClient,
+    run_id: &RunId,
     started: Instant,
     how: Follow,
     kinds: &mut Vec<String>,
 ) -> Result<Option<RunEnd>> {
     let style = how.style;
     let deadline = tokio::time::Instant::from_std(how.deadline);
-    let request = client
-        .get(url)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .send();
-    let Ok(response) = tokio::time::timeout_at(deadline, request).await else {
+    let Ok(stream) = tokio::time::timeout_at(deadline, client.events(run_id, CLIENT_ID)).await
+    else {
         return Ok(Some(RunEnd::TimedOut));
     };
-    let response = response.with_context(|| format!("GET {url}"))?;
-    if response.status().is_client_error() {
-        let status = response.status();
-        bail!(
-            "GET {url}: {status} {}",
-            response.text().await.unwrap_or_default()
-        );
-    }
-    let mut response = response.error_for_status()?;
-    let mut parser = SseParser::default();
+    let mut stream = stream?;
     let mut countdown: Option<Countdown> = None;
     let mut second = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let chunk = tokio::select! {
-            chunk = tokio::time::timeout_at(deadline, response.chunk()) => chunk,
+        let event = tokio::select! {
+            event = tokio::time::timeout_at(deadline, stream.next()) => event,
             _ = second.tick(), if countdown.is_some() => {
                 countdown.as_mut().map(Countdown::tick);
                 continue;
             }
         };
-        let Ok(chunk) = chunk else {
+        let Ok(event) = event else {
             return Ok(Some(RunEnd::TimedOut));
         };
-        let Some(chunk) = chunk.context("reading the event stream")? else {
+        let Some(event) = event.context("reading the event stream")? else {
             return Ok(None);
         };
-        for event in parser.push(&chunk) {
-            countdown = None; // something happened: end the countdown's line first
-            let end = show(&event.data, started, style, kinds);
-            if end.is_none() && kinds.last().is_some_and(|k| k == CRASH_EVENT) {
-                countdown = Some(lease_countdown(how.lease, style));
-                second.reset();
-            }
-            if end.is_some() {
-                return Ok(end);
-            }
+        countdown = None; // something happened: end the countdown's line first
+        let end = show(&event.data, started, style, kinds);
+        if end.is_none() && kinds.last().is_some_and(|k| k == CRASH_EVENT) {
+            countdown = Some(lease_countdown(how.lease, style));
+            second.reset();
+        }
+        if end.is_some() {
+            return Ok(end);
         }
     }
 }

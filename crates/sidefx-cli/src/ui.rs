@@ -63,6 +63,12 @@ impl Style {
     }
 }
 
+/// Prints `error: <e and its causes>` on stderr; the exit status of a command that failed.
+pub fn print_error(e: &anyhow::Error, style: Style) -> std::process::ExitCode {
+    eprintln!("{} {e:#}", style.err("error:"));
+    std::process::ExitCode::FAILURE
+}
+
 /// Makes a closed stdout or stderr end the process quietly with status 0 instead of a panic.
 ///
 /// `println!` panics when the reader of a pipe has gone (`sidefx status | head -1`): Rust

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::messages::RunCommand;
@@ -45,7 +44,8 @@ pub enum ArtifactError {
 }
 
 /// The ticket's content (the original's fields plus `effect_id`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
     /// When the effect was performed (ms since the epoch).
     pub created_ms: i64,
@@ -110,7 +110,8 @@ impl TicketWrite {
 }
 
 /// A ticket file as listed by [`Artifacts::list_tickets`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketFile {
     /// File name, e.g. `ticket_order-1.json`.
     pub name: String,

@@ -3,12 +3,15 @@
 //! Every id that reaches a file name, a SQL row or a broker key has been through `parse`, and
 //! serde deserialization goes through the same check, so an invalid id cannot exist in memory.
 
+#[cfg(feature = "openapi")]
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "openapi")]
 use utoipa::openapi::RefOr;
+#[cfg(feature = "openapi")]
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 mod effect_id;
@@ -54,6 +57,7 @@ fn check(
 }
 
 /// Builds the OpenAPI schema of an id: a string with its length bounds and pattern.
+#[cfg(feature = "openapi")]
 fn string_schema(description: &str, pattern: &str, max_len: usize) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -101,12 +105,14 @@ macro_rules! string_id {
             }
         }
 
+        #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $ty {
             fn schema() -> RefOr<Schema> {
                 string_schema($description, $pattern, $max_len)
             }
         }
 
+        #[cfg(feature = "openapi")]
         impl utoipa::ToSchema for $ty {
             fn name() -> Cow<'static, str> {
                 Cow::Borrowed(stringify!($ty))

@@ -4,11 +4,11 @@
 //! made), so a reader can check the effect where it happened instead of trusting the row.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// The proof of one performed side effect, as stored in `side_effects.receipt_json` and shown
 /// by `GET /runs/{id}` and `/debug/side-effects`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Receipt {
     /// Ticket mode: the ticket file is the effect itself.

@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let addr = listener.local_addr()?;
     tracing::info!(addr = %addr, db = %config.db.display(), "sidefx-provider listening");
-    sidefx_provider::serve(listener, state, sidefx_provider::shutdown_signal()).await;
+    sidefx_provider::serve(listener, state, sidefx_core::shutdown_signal()).await;
     tracing::info!("sidefx-provider stopped");
     Ok(())
 }

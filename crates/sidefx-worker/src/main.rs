@@ -10,31 +10,9 @@ async fn main() -> anyhow::Result<()> {
     load_dotenv()?;
     let config = WorkerConfig::parse();
     sidefx_core::telemetry::init(&config.telemetry).context("starting telemetry")?;
-    sidefx_worker::run(config, shutdown_signal())
+    sidefx_worker::run(config, sidefx_core::shutdown_signal())
         .await
         .context("worker failed")
-}
-
-/// Completes on Ctrl-C or SIGTERM (what `docker stop` and supervisors send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => drop(sigterm.recv().await),
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 /// Loads `.env` from the working directory if there is one; variables already set win.

@@ -64,7 +64,7 @@ pub struct SideEffectsQuery {
 }
 
 /// One side-effect row (the original's fields, plus `owner`, `attempts`, `lease_expires_ms`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SideEffectView {
     /// `<run_id>:<step_id>:<business_key>`.
     pub effect_id: EffectId,
@@ -155,7 +155,7 @@ fn relative_receipt(receipt: Receipt, artifacts: &Artifacts) -> Receipt {
 }
 
 /// Response of `/debug/side-effects`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SideEffectsResponse {
     /// Number of items.
     pub count: usize,
@@ -201,7 +201,7 @@ pub async fn side_effects(
 }
 
 /// Response of `/debug/artifacts`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ArtifactsResponse {
     /// The directory the tickets are in, relative to the artifacts directory (`tickets`).
     pub tickets_dir: String,
@@ -229,7 +229,7 @@ pub async fn artifacts(State(state): State<AppState>) -> Result<Json<ArtifactsRe
 }
 
 /// Response of `/debug/dlq`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DlqResponse {
     /// Number of items.
     pub count: usize,

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sidefx_core::{RunId, RunRow, RunStatus, events_topic};
 use utoipa::ToSchema;
 
@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// Response of `POST /runs` (the original's shape).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateRunResponse {
     /// The run's id.
     pub run_id: RunId,
@@ -83,7 +83,7 @@ pub async fn create_run(
 }
 
 /// Response of `GET /runs/{run_id}`: the durable run record and its side effects.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunView {
     /// The run's id.
     pub run_id: RunId,

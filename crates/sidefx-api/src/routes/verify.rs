@@ -68,7 +68,7 @@ fn grace(field: &'static str, raw: Option<&str>) -> Result<Option<Duration>, Api
 
 /// Body of `/debug/verify`: the report, plus `error` and `message` when it is not clean, so
 /// the 409 reads like every other error response to a client that only checks those.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VerifyResponse {
     /// Counts, violations and warnings.
     #[serde(flatten)]

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use sidefx_core::{EffectStatus, RunId};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::load::{Load, RunState, map_concurrent};
@@ -37,11 +37,11 @@ pub struct Completion {
 /// closed and nothing is pending, or until `deadline`.
 pub async fn wait_done(
     load: Load,
-    mut accepted: UnboundedReceiver<(usize, String)>,
+    mut accepted: UnboundedReceiver<(usize, RunId)>,
     deadline: Instant,
 ) -> Completion {
     let mut seen = Completion::default();
-    let mut pending: VecDeque<(usize, String)> = VecDeque::new();
+    let mut pending: VecDeque<(usize, RunId)> = VecDeque::new();
     let mut open = true;
     while Instant::now() < deadline {
         while let Ok(run) = accepted.try_recv() {
@@ -69,10 +69,10 @@ pub async fn wait_done(
 /// Polls the oldest pending runs once; returns whether any of them turned out finished.
 async fn poll_round(
     load: &Load,
-    pending: &mut VecDeque<(usize, String)>,
+    pending: &mut VecDeque<(usize, RunId)>,
     seen: &mut Completion,
 ) -> bool {
-    let batch: Vec<(usize, String)> = pending.drain(..POLLERS.min(pending.len())).collect();
+    let batch: Vec<(usize, RunId)> = pending.drain(..POLLERS.min(pending.len())).collect();
     let load = load.clone();
     let read = map_concurrent(batch, POLLERS, move |(index, id)| {
         let load = load.clone();
@@ -86,7 +86,10 @@ async fn poll_round(
     let mut progressed = false;
     let mut again = Vec::new();
     for (index, id, state) in read {
-        match state.as_ref().map(|s| (done_row_ms(s), s.is_final())) {
+        match state
+            .as_ref()
+            .map(|s| (done_row_ms(s), s.status.is_final()))
+        {
             Some((Some(done_ms), _)) => {
                 seen.done_ms.insert(index, done_ms);
                 progressed = true;
@@ -114,6 +117,6 @@ fn done_row_ms(state: &RunState) -> Option<i64> {
     state
         .effects
         .iter()
-        .find(|row| row.get("status").and_then(Value::as_str) == Some("done"))
-        .and_then(|row| row.get("updated_ms").and_then(Value::as_i64))
+        .find(|row| row.status == EffectStatus::Done)
+        .map(|row| row.updated_ms)
 }

@@ -36,12 +36,12 @@ const OPEN_LOOP_CONNECTIONS: usize = 64;
 pub async fn run(dir: &DataDir, args: &BenchArgs, style: Style) -> Result<ExitCode> {
     let report = if args.local {
         eprintln!("{} starting a local stack …", style.bold("bench"));
-        let stack = stack::BenchStack::start(args.workers, style).await?;
-        let measured = measure(stack.api_url(), &stack.watched()?, args).await;
+        let stack = stack::start(args.workers, style).await?;
+        let measured = measure(stack.api_url(), &stack::watched(&stack)?, args).await;
         stack.stop().await?;
         measured?
     } else {
-        let api = crate::demo::api_url(args.api.as_deref(), dir)?;
+        let api = crate::api_client::api_url(args.api.as_deref(), dir)?;
         measure(&api, &outside_pids(dir, args, &api)?, args).await?
     };
     if args.json {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::load::{Load, RunSpec, Submission, map_concurrent, now_ms};
+use sidefx_core::{BusinessKey, FailMode, RunId, RunRequest};
+
+use crate::load::{Load, Submission, map_concurrent, now_ms};
 
 /// Prefix of the benchmark's Idempotency-Keys (`bench-<business_key>`).
 const KEY_PREFIX: &str = "bench";
@@ -26,14 +28,15 @@ pub struct Sample {
 }
 
 /// The runs for one benchmark: unique business keys, no failure injected.
-pub fn specs(n: usize) -> Vec<RunSpec> {
+pub fn specs(n: usize) -> Vec<RunRequest> {
     let salt = rand::random::<u32>() & 0xff_ffff;
     (0..n)
-        .map(|i| RunSpec {
-            business_key: format!("bench-{salt:06x}-{i}"),
+        .map(|i| RunRequest {
+            business_key: BusinessKey::parse(&format!("bench-{salt:06x}-{i}"))
+                .expect("letters, digits and dashes make a valid business key"),
             amount: 10.0 + (i % 90) as f64,
             fail_before_effect_n: 0,
-            fail_mode: "none",
+            fail_mode: FailMode::None,
             max_attempts: 3,
         })
         .collect()
@@ -42,12 +45,12 @@ pub fn specs(n: usize) -> Vec<RunSpec> {
 /// Closed loop: `concurrency` POSTs in flight; accepted runs go to `accepted` as `(index, id)`.
 pub async fn closed_loop(
     load: &Load,
-    specs: Vec<RunSpec>,
+    specs: Vec<RunRequest>,
     concurrency: usize,
-    accepted: UnboundedSender<(usize, String)>,
+    accepted: UnboundedSender<(usize, RunId)>,
 ) -> Vec<Sample> {
     let load = load.clone();
-    let items: Vec<(usize, RunSpec)> = specs.into_iter().enumerate().collect();
+    let items: Vec<(usize, RunRequest)> = specs.into_iter().enumerate().collect();
     map_concurrent(items, concurrency, move |(index, spec)| {
         let (load, accepted) = (load.clone(), accepted.clone());
         async move {
@@ -62,9 +65,9 @@ pub async fn closed_loop(
 /// so a slow answer never delays the next submission.
 pub async fn open_loop(
     load: &Load,
-    specs: Vec<RunSpec>,
+    specs: Vec<RunRequest>,
     rate: f64,
-    accepted: UnboundedSender<(usize, String)>,
+    accepted: UnboundedSender<(usize, RunId)>,
 ) -> Vec<Sample> {
     let (started, started_ms) = (Instant::now(), now_ms());
     let mut tasks = JoinSet::new();
@@ -83,9 +86,9 @@ pub async fn open_loop(
 async fn post(
     load: &Load,
     index: usize,
-    spec: RunSpec,
+    spec: RunRequest,
     start_ms: i64,
-    accepted: &UnboundedSender<(usize, String)>,
+    accepted: &UnboundedSender<(usize, RunId)>,
 ) -> Sample {
     let sent = Instant::now();
     let submission = load.submit_once(spec, KEY_PREFIX).await;

@@ -1,14 +1,22 @@
-//! The command line, declared with clap: every command, flag and `--help` text lives here
-//! (the many size flags of `sidefx torture` in `torture/args.rs`), so `sidefx <command> --help`
-//! and these files always agree.
+//! The command line, declared with clap: the global flags, the list of commands and their
+//! `--help` summaries, and [`run`], which hands each command its own flags. Each command
+//! declares its flags next to its code (`demo/args.rs`, `stack/args.rs`, …), so nothing
+//! imports this module back.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::demo::Scenario;
-use crate::stack::effect::{DEFAULT_PROVIDER_PORT, EffectMode};
-use crate::stack::{Mode, Service};
+use crate::bench::BenchArgs;
+use crate::chaos::ChaosCommand;
+use crate::demo::DemoArgs;
+use crate::logs::LogsArgs;
+use crate::stack::{DataDir, DownArgs, StatusArgs, UpArgs};
+use crate::torture::TortureArgs;
+use crate::ui::Style;
+use crate::verify::VerifyArgs;
+use crate::{bench, chaos, demo, logs, stack, torture, verify};
 
 /// Run the sidefx stack (DriftQ + API + worker) and prove that retries never duplicate a side effect.
 #[derive(Debug, Parser)]
@@ -71,7 +79,7 @@ pub enum Command {
     /// Prints one table row per scenario and exits non-zero on any duplicate, any lost run,
     /// or a verify that is not clean. Needs the binaries of `cargo build --workspace --bins`
     /// (use `--release` for large sizes).
-    Torture(crate::torture::TortureArgs),
+    Torture(TortureArgs),
     /// Measure the stack: submit N runs (at concurrency C, or at an offered --rate), wait for
     /// every done side-effect row, print runs/s, latency percentiles and per-process CPU and
     /// peak RSS.
@@ -79,210 +87,33 @@ pub enum Command {
     /// Against a running stack (--api, default the recorded one) or a throwaway one
     /// (--local). Exits non-zero if any run did not complete. For the figures, build with
     /// `cargo build --release --workspace --bins` and run `target/release/sidefx bench --local`.
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Run the local supervisor in this process (used by `sidefx up --local --detached`).
     #[command(hide = true)]
     Supervise,
 }
 
-/// `--docker` / `--local`: which kind of stack a command is about.
-#[derive(Debug, Args, Clone, Copy, Default)]
-#[group(multiple = false)]
-pub struct ModeArgs {
-    /// Use Docker Compose (docker-compose.yml at the project root).
-    #[arg(long)]
-    pub docker: bool,
-    /// Use local processes (binaries built with `cargo build --workspace --bins`).
-    #[arg(long)]
-    pub local: bool,
-}
-
-impl ModeArgs {
-    /// The mode the user asked for, if any.
-    pub fn requested(self) -> Option<Mode> {
-        match (self.docker, self.local) {
-            (true, _) => Some(Mode::Docker),
-            (_, true) => Some(Mode::Local),
-            _ => None,
+/// Runs the command; most exit 0 on success, `verify`, `torture`, `bench` and `status`
+/// choose their own code.
+pub async fn run(cli: Cli, style: Style) -> anyhow::Result<ExitCode> {
+    let dir = DataDir::new(&cli.data_dir)?;
+    let done = match cli.command {
+        Command::Verify(args) => return verify::run(&dir, &args, style).await,
+        Command::Torture(args) => return torture::run(&args, style).await,
+        Command::Bench(args) => return bench::run(&dir, &args, style).await,
+        Command::Status(args) => return stack::status::run(&dir, args.json, style).await,
+        Command::Up(args) => stack::up(&dir, &args, style).await,
+        Command::Down(args) => stack::down(&dir, &args, style).await,
+        Command::Demo(args) => demo::run(&dir, &args, style).await,
+        Command::Logs(args) => logs::run(&dir, &args, style).await,
+        Command::Chaos(ChaosCommand::KillWorker(mode)) => {
+            chaos::kill_worker(&dir, mode, style).await
         }
-    }
-}
-
-/// Flags of `sidefx up`.
-#[derive(Debug, Args)]
-pub struct UpArgs {
-    #[command(flatten)]
-    pub mode: ModeArgs,
-    /// Return once the stack is healthy and leave it running in the background
-    /// (stop it with `sidefx down`). Without it, `up` stays in the foreground until Ctrl-C.
-    #[arg(long, short)]
-    pub detached: bool,
-    /// Host port of the sidefx API (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, env = "SIDEFX_API_PORT", default_value_t = 8000)]
-    pub api_port: u16,
-    /// Host port of DriftQ (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, env = "SIDEFX_DRIFTQ_PORT", default_value_t = 8080)]
-    pub driftq_port: u16,
-    /// Seconds to wait for both health checks before giving up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 90)]
-    pub timeout: u64,
-    /// Local mode: how many worker processes to run (one consumer group; DriftQ spreads the
-    /// commands over them).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
-    pub workers: u32,
-    /// The side effect the workers perform: write a ticket file, or charge the payments
-    /// provider simulator (`provider` also starts `sidefx-provider` before the workers).
-    #[arg(long, value_enum, default_value_t = EffectMode::Ticket)]
-    pub effect: EffectMode,
-    /// Provider mode: host port of the provider (local mode: on 127.0.0.1; 0 picks a free one).
-    #[arg(long, env = "SIDEFX_PROVIDER_PORT", default_value_t = DEFAULT_PROVIDER_PORT)]
-    pub provider_port: u16,
-}
-
-/// Flags of `sidefx down`.
-#[derive(Debug, Args)]
-pub struct DownArgs {
-    #[command(flatten)]
-    pub mode: ModeArgs,
-    /// Also delete the DriftQ WAL, the SQLite store, the ticket artifacts and the provider's
-    /// ledger (Docker: the compose volumes). Asks for confirmation unless --yes.
-    #[arg(long)]
-    pub wipe: bool,
-    /// Do not ask before wiping (required when there is no terminal to ask on).
-    #[arg(long, requires = "wipe")]
-    pub yes: bool,
-    /// Docker: also remove the images built for this stack (`--rmi local`).
-    #[arg(long)]
-    pub prune_images: bool,
-}
-
-/// Flags of `sidefx demo`.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Which demo to run.
-    #[arg(value_enum)]
-    pub scenario: Scenario,
-    /// Base URL of the sidefx API. Default: the stack recorded in --data-dir, else
-    /// http://localhost:8000.
-    #[arg(long, env = "SIDEFX_API_URL", value_name = "URL")]
-    pub api: Option<String>,
-    /// Seconds to wait for the run to finish and the proof to hold.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub timeout: u64,
-    /// The workers' lease (ms), for the countdown a crash demo shows while DriftQ waits to
-    /// redeliver the crashed worker's command.
-    #[arg(
-        long,
-        env = "WORKER_LEASE_MS",
-        value_name = "MS",
-        default_value_t = 5000
-    )]
-    pub lease_ms: u64,
-    /// Base URL of the payments provider, read when the run's receipt is a charge. Default:
-    /// the provider of the stack recorded in --data-dir, else http://127.0.0.1:8090.
-    #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
-    pub provider_url: Option<String>,
-    /// The API's admin token, when it is locked down.
-    #[command(flatten)]
-    pub admin: AdminArgs,
-}
-
-/// The token of an API started with `API_ADMIN_TOKEN` (its `/debug/*` routes need it).
-#[derive(Debug, Clone, Default, Args)]
-pub struct AdminArgs {
-    /// Bearer token for the API's admin routes (`/debug/*`, `/metrics`), when the API was
-    /// started with API_ADMIN_TOKEN. Unset: none is sent (the local default is open).
-    #[arg(
-        long,
-        env = "API_ADMIN_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub admin_token: Option<String>,
-}
-
-impl AdminArgs {
-    /// An HTTP client that sends the token (if any) with every request, and gives up
-    /// connecting after 3 s.
-    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(token) = self.admin_token.as_deref().filter(|t| !t.is_empty()) {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| anyhow::anyhow!("API_ADMIN_TOKEN is not a valid header value"))?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
-        Ok(reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .default_headers(headers)
-            .build()?)
-    }
-}
-
-/// Flags of `sidefx verify`.
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Base URL of the sidefx API. Default: the stack recorded in --data-dir, else
-    /// http://localhost:8000.
-    #[arg(long, env = "SIDEFX_API_URL", value_name = "URL")]
-    pub api: Option<String>,
-    /// Print the report as JSON (the body of `/debug/verify`) instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Treat every unfinished run and expired claim as a violation at once (no grace
-    /// periods): ask it of an idle stack, "has everything finished?".
-    #[arg(long)]
-    pub settled: bool,
-    /// Also check the payments provider's ledger: every done effect has exactly one charge,
-    /// its receipt's, and every charge belongs to a done effect. Default: the provider of a
-    /// provider-mode stack recorded in --data-dir (no provider check for a ticket stack).
-    #[arg(long, env = "PROVIDER_URL", value_name = "URL")]
-    pub provider_url: Option<String>,
-    /// The API's admin token, when it is locked down.
-    #[command(flatten)]
-    pub admin: AdminArgs,
-}
-
-/// Flags of `sidefx status`.
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Print the report as one JSON object (`state`, `processes`, `health`, `problems`).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Flags of `sidefx logs`.
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Only this service (default: all of them).
-    #[arg(value_enum)]
-    pub service: Option<Service>,
-    /// Keep printing new lines as they are written (Ctrl-C to stop).
-    #[arg(long, short)]
-    pub follow: bool,
-    /// Only the last N lines of each service (then, with -f, the new ones).
-    #[arg(long, short = 'n', value_name = "N")]
-    pub tail: Option<usize>,
-    /// Only lines written in the last DURATION: `90s`, `10m`, `2h`, `1d` (a plain number is
-    /// seconds).
-    #[arg(long, value_name = "DURATION", value_parser = crate::logs::parse_duration)]
-    pub since: Option<std::time::Duration>,
-    #[command(flatten)]
-    pub mode: ModeArgs,
-}
-
-/// `sidefx chaos …`
-// The variants are the subcommand names (`kill-worker`, `stop-worker`, `start-worker`).
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug, Subcommand)]
-pub enum ChaosCommand {
-    /// SIGKILL the worker, as a crash would. The supervisor (local) or compose's restart
-    /// policy (Docker) starts it again; DriftQ redelivers whatever it had not acked.
-    KillWorker(ModeArgs),
-    /// Local mode: stop the workers and keep them stopped (commands queue up in DriftQ).
-    StopWorker,
-    /// Local mode: start the workers stopped by `stop-worker` again.
-    StartWorker,
+        Command::Chaos(ChaosCommand::StopWorker) => chaos::pause_workers(&dir, false, style).await,
+        Command::Chaos(ChaosCommand::StartWorker) => chaos::pause_workers(&dir, true, style).await,
+        Command::Supervise => stack::supervisor::run(dir, sidefx_core::shutdown_signal()).await,
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Parser tests of the command line: defaults, flag combinations and conflicts.
 
 use super::*;
+use crate::demo::Scenario;
+use crate::stack::{Mode, Service};
 
 fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(std::iter::once("sidefx").chain(args.iter().copied()))

@@ -12,8 +12,7 @@ use tokio::process::Command;
 use super::effect::{EffectMode, ProviderFaults, ProviderSetup};
 use super::plan::{PortName, free_port};
 use super::state::StackState;
-use super::{DataDir, Mode, Service};
-use crate::cli::{DownArgs, UpArgs};
+use super::{DataDir, DownArgs, Mode, Service, UpArgs};
 use crate::health;
 use crate::ui::Style;
 

@@ -14,8 +14,7 @@ use tokio::sync::Notify;
 use super::effect::ProviderFaults;
 use super::plan::LocalPlan;
 use super::state::{LocalProcesses, RestartPolicy, StackState};
-use super::{DataDir, Service, supervisor};
-use crate::cli::{DownArgs, UpArgs};
+use super::{DataDir, DownArgs, Service, UpArgs, supervisor};
 use crate::health;
 use crate::ui::{Spinner, Style};
 
@@ -118,12 +117,12 @@ async fn up_foreground(
     let stop_signal = Arc::clone(&stop_now);
     let shutdown = async move {
         tokio::select! {
-            () = supervisor::termination_signal() => {}
+            () = sidefx_core::shutdown_signal() => {}
             () = stop_signal.notified() => {}
         }
     };
     // The services' own lines, prefixed by service, under the supervisor's (like compose).
-    let streaming = crate::logs::stream_from_now(dir, &state.services(), style);
+    let streaming = super::log_files::stream_from_now(dir, &state.services(), style);
     let supervisor = supervisor::run(dir.clone(), shutdown);
     tokio::pin!(supervisor);
     let checks = super::health_checks(state);

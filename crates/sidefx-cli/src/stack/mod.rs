@@ -2,12 +2,14 @@
 //! modes: Docker Compose, or local processes under a supervisor. Commands pick the mode from
 //! their flags, else from the state file of the data dir, else from what the machine has.
 
+pub mod args;
 pub mod binaries;
 pub mod children;
 pub mod docker;
 pub mod effect;
 pub mod launch;
 pub mod local;
+pub mod log_files;
 pub mod plan;
 pub mod process;
 pub mod report;
@@ -15,15 +17,16 @@ pub mod restart;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod throwaway;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{DownArgs, ModeArgs, UpArgs};
 use crate::health::HealthCheck;
 use crate::ui::Style;
+pub use args::{DownArgs, ModeArgs, StatusArgs, UpArgs};
 use state::StackState;
 
 /// How the stack runs.

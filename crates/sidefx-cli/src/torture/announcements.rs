@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Deserialize;
 
+use sidefx_core::RunId;
+
 use super::evidence::{PROBLEM_LINES, note};
+use crate::api_client::ApiClient;
 use crate::load::{RunState, Submission, map_concurrent};
-use crate::sse::SseParser;
 
 /// The consumer group suffix of these reads (`events-<run>-torture-executing`): a group of
 /// its own, so the reads start at each run's first event and disturb no other viewer.
@@ -110,24 +112,20 @@ pub async fn read(
     let started = Instant::now();
     let deadline = started + READ_BUDGET;
     // No total timeout: a stream lasts as long as it has events; the budget bounds it.
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .build()?;
-    let finished: Vec<Option<String>> = submissions
+    let client = ApiClient::new(api, None)?;
+    let finished: Vec<Option<RunId>> = submissions
         .iter()
         .zip(states)
         .map(|(s, state)| {
-            let finished = state.as_ref().is_some_and(RunState::is_final);
+            let finished = state.as_ref().is_some_and(|s| s.status.is_final());
             s.run_id.clone().filter(|_| finished)
         })
         .collect();
-    let api = api.trim_end_matches('/').to_owned();
     let runs = map_concurrent(finished, STREAMS_AT_ONCE, move |run_id| {
-        let (client, api) = (client.clone(), api.clone());
+        let client = client.clone();
         async move {
             let run_id = run_id?;
-            let url = format!("{api}/runs/{run_id}/events?client_id={CLIENT_ID}");
-            let read = read_run(&client, &url, deadline).await;
+            let read = read_run(&client, &run_id, deadline).await;
             Some(read.map_err(|why| format!("run {run_id}: {why}")))
         }
     })
@@ -141,13 +139,13 @@ pub async fn read(
 /// Reads one run's stream until its terminal event, reopening it (same group, so it resumes)
 /// when it is interrupted; the error says what stopped the last attempt.
 async fn read_run(
-    client: &reqwest::Client,
-    url: &str,
+    client: &ApiClient,
+    run_id: &RunId,
     deadline: Instant,
 ) -> Result<RunAnnouncements, String> {
     let mut seen = Seen::default();
     loop {
-        let why = match stream_once(client, url, deadline, &mut seen).await {
+        let why = match stream_once(client, run_id, deadline, &mut seen).await {
             Ok(true) => return Ok(seen.counts),
             Ok(false) => "the stream ended before the run's terminal event".to_owned(),
             Err(why) => why,
@@ -177,35 +175,26 @@ struct EventHead {
 
 /// One connection: `Ok(true)` at the terminal event, `Ok(false)` when the stream ended first.
 async fn stream_once(
-    client: &reqwest::Client,
-    url: &str,
+    client: &ApiClient,
+    run_id: &RunId,
     deadline: Instant,
     seen: &mut Seen,
 ) -> Result<bool, String> {
     let deadline = tokio::time::Instant::from_std(deadline);
     let late = || "the read budget ran out".to_owned();
-    let request = client
-        .get(url)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .send();
-    let response = tokio::time::timeout_at(deadline, request)
+    let stream = tokio::time::timeout_at(deadline, client.events(run_id, CLIENT_ID))
         .await
         .map_err(|_| late())?;
-    let mut response = response
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| crate::load::describe(&e))?;
-    let mut parser = SseParser::default();
+    let mut stream = stream.map_err(|e| e.problem.to_string())?;
     loop {
-        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+        let event = tokio::time::timeout_at(deadline, stream.next())
             .await
             .map_err(|_| late())?;
-        let Some(chunk) = chunk.map_err(|e| crate::load::describe(&e))? else {
+        let Some(event) = event.map_err(|e| e.to_string())? else {
             return Ok(false);
         };
-        for event in parser.push(&chunk) {
-            if seen.add(event.data) {
-                return Ok(true);
-            }
+        if seen.add(event.data) {
+            return Ok(true);
         }
     }
 }

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::announcements::Announcements;
 use super::executions::{self, Executions};
-use crate::load::{End, RunState, Submission, percentile};
+use crate::load::{End, RunState, Submission, expected_end, percentile};
 use crate::stack::effect::EffectMode;
-use crate::verify::Report;
+use sidefx_core::{RunId, RunStatus, VerifyReport};
 
 /// One row of the torture table.
 #[derive(Debug, Clone, Serialize)]
@@ -98,7 +98,7 @@ pub struct Inputs<'a> {
     /// The last state read of each submission's run (same order).
     pub states: &'a [Option<RunState>],
     /// The settled verify report, if the API answered.
-    pub report: Option<&'a Report>,
+    pub report: Option<&'a VerifyReport>,
     /// What the effect's ledger says was executed (`None`: no ledger to read).
     pub executions: Option<&'a Executions>,
     /// What the runs' event streams announced (`None`: not read).
@@ -174,7 +174,7 @@ pub fn count(inputs: Inputs<'_>) -> ScenarioResult {
 /// The verify verdict, and what its counts show beyond the accepted runs (extra runs in the
 /// store, tickets beyond one per completed run).
 fn verify_counts(
-    report: Option<&Report>,
+    report: Option<&VerifyReport>,
     accepted: usize,
     completed: usize,
     problems: &mut Vec<String>,
@@ -238,7 +238,7 @@ impl Tally {
             );
         }
         self.redrives += state.map_or(0, |st| u64::from(st.redrives));
-        let Some(state) = state.filter(|st| st.is_final()) else {
+        let Some(state) = state.filter(|st| st.status.is_final()) else {
             self.lost += 1;
             let status = state.map_or("unreadable", |st| st.status.as_str());
             note(
@@ -254,28 +254,28 @@ impl Tally {
     fn finished(
         &mut self,
         s: &Submission,
-        run_id: &str,
+        run_id: &RunId,
         state: &RunState,
         problems: &mut Vec<String>,
     ) {
         let effects = state.effects.len();
         self.duplicates += effects.saturating_sub(1) as u64;
-        let end = match state.status.as_str() {
-            "completed" => End::Completed,
+        let end = match state.status {
+            RunStatus::Completed => End::Completed,
             _ => End::DeadLettered,
         };
         let effect_ok = match end {
             End::Completed => effects >= 1,
             End::DeadLettered => effects == 0,
         };
-        if end != s.spec.expected_end() || !effect_ok {
+        let expected = expected_end(&s.spec);
+        if end != expected || !effect_ok {
             self.wrong_end += 1;
             note(
                 problems,
                 format!(
-                    "run {run_id} ended {} with {effects} effect(s), expected {:?}",
-                    state.status,
-                    s.spec.expected_end()
+                    "run {run_id} ended {} with {effects} effect(s), expected {expected:?}",
+                    state.status.as_str(),
                 ),
             );
         }

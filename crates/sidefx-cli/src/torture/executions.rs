@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use super::announcements::Announcements;
+use sidefx_core::RunStatus;
+
 use crate::load::{RunState, Submission};
 use crate::stack::DataDir;
 use crate::stack::effect::EffectMode;
@@ -97,21 +99,21 @@ pub fn judge(
         ..ExecutionCounts::default()
     };
     for (index, (submission, state)) in submissions.iter().zip(states).enumerate() {
-        let Some(state) = state.as_ref().filter(|s| s.is_final()) else {
+        let Some(state) = state.as_ref().filter(|s| s.status.is_final()) else {
             continue; // never accepted or never finished: counted as such elsewhere
         };
         let key = &submission.spec.business_key;
-        let n = executions.per_key.get(key).copied().unwrap_or(0);
-        let problem = match (state.status.as_str(), n) {
+        let n = executions.per_key.get(key.as_str()).copied().unwrap_or(0);
+        let problem = match (state.status, n) {
             (_, n) if n > 1 => {
                 counts.duplicated_runs += 1;
                 format!("business key {key} was executed {n} times")
             }
-            ("completed", 0) if effect == EffectMode::Provider => {
+            (RunStatus::Completed, 0) if effect == EffectMode::Provider => {
                 counts.lost_effects += 1;
                 format!("business key {key} completed but the provider has no charge for it")
             }
-            ("dead_lettered", n) if n > 0 => {
+            (RunStatus::DeadLettered, n) if n > 0 => {
                 counts.executed_dead_letters += 1;
                 format!("business key {key} was dead-lettered but executed {n} time(s)")
             }

@@ -3,9 +3,10 @@
 //! its crash point, on its first claim; the restarted worker (or another one) must then heal,
 //! take over or skip, never repeat.
 
+use sidefx_core::{BusinessKey, FailMode, RunRequest};
+
 use super::args::TortureArgs;
 use super::scenario::{Chaos, Scenario};
-use crate::load::RunSpec;
 use crate::stack::effect::EffectMode;
 
 /// The four crash points of DESIGN.md (`--matrix-crash-points`; the names are the
@@ -48,12 +49,12 @@ pub const CRASH_POINTS: [CrashPoint; 4] = [
 
 impl CrashPoint {
     /// The worker's `fail_mode`.
-    pub fn fail_mode(self) -> &'static str {
+    pub fn fail_mode(self) -> FailMode {
         match self {
-            CrashPoint::ClaimedNotEffected => "crash_after_claim_before_effect",
-            CrashPoint::EffectedNotMarkedDone => "crash_after_effect_before_mark_done",
-            CrashPoint::MarkedDoneNotAcked => "crash_after_mark_done_before_ack",
-            CrashPoint::EffectedNotAcked => "crash_after_effect_before_ack",
+            CrashPoint::ClaimedNotEffected => FailMode::CrashAfterClaimBeforeEffect,
+            CrashPoint::EffectedNotMarkedDone => FailMode::CrashAfterEffectBeforeMarkDone,
+            CrashPoint::MarkedDoneNotAcked => FailMode::CrashAfterMarkDoneBeforeAck,
+            CrashPoint::EffectedNotAcked => FailMode::CrashAfterEffectBeforeAck,
         }
     }
 }
@@ -86,12 +87,7 @@ pub fn scenarios(args: &TortureArgs, effect: EffectMode) -> Vec<Scenario> {
 /// attempts (it must end dead-lettered, with no effect); the one half-way between fails once
 /// and then succeeds (a retry must not duplicate). Business keys are unique per run, so
 /// exactly one ticket per completed run is expected.
-pub fn runs(
-    tag: &str,
-    n: usize,
-    fail_mode: &'static str,
-    dead_letter_every: usize,
-) -> Vec<RunSpec> {
+pub fn runs(tag: &str, n: usize, fail_mode: FailMode, dead_letter_every: usize) -> Vec<RunRequest> {
     let salt = rand::random::<u32>() & 0xff_ffff;
     (0..n)
         .map(|i| {
@@ -101,8 +97,11 @@ pub fn runs(
                 every if every >= 2 && i % every == every / 2 - 1 => (1, 3),
                 _ => (0, 3),
             };
-            RunSpec {
-                business_key: format!("t-{tag}-{salt:06x}-{i}"),
+            // Tags are letters and digits (`storm`, `m0w2`): the key is always valid.
+            let key = BusinessKey::parse(&format!("t-{tag}-{salt:06x}-{i}"))
+                .expect("a torture tag makes a valid business key");
+            RunRequest {
+                business_key: key,
                 amount: 10.0 + (i % 90) as f64,
                 fail_before_effect_n,
                 fail_mode,
@@ -115,24 +114,24 @@ pub fn runs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::End;
+    use crate::load::{End, expected_end};
 
     #[test]
     fn every_tenth_run_dead_letters_and_one_retries() {
-        let specs = runs("x", 20, "none", 10);
+        let specs = runs("x", 20, FailMode::None, 10);
         let dead: Vec<_> = specs
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.expected_end() == End::DeadLettered)
+            .filter(|(_, s)| expected_end(s) == End::DeadLettered)
             .map(|(i, _)| i)
             .collect();
         assert_eq!(dead, [9, 19]);
         assert_eq!(specs[4].fail_before_effect_n, 1);
-        assert_eq!(specs[4].expected_end(), End::Completed);
+        assert_eq!(expected_end(&specs[4]), End::Completed);
         let keys: std::collections::HashSet<_> = specs.iter().map(|s| &s.business_key).collect();
         assert_eq!(keys.len(), 20);
         assert!(
-            runs("x", 5, "none", 0)
+            runs("x", 5, FailMode::None, 0)
                 .iter()
                 .all(|s| s.fail_before_effect_n == 0)
         );

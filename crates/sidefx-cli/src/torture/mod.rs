@@ -114,7 +114,7 @@ fn plan(args: &TortureArgs) -> Vec<Scenario> {
 /// The scenarios of one effect mode.
 fn plan_effect(args: &TortureArgs, effect: EffectMode, scenarios: &mut Vec<Scenario>) {
     let wants = |kind| args.scenarios.contains(&kind);
-    let runs = |tag, n| matrix::runs(tag, n, "none", args.dead_letter_every);
+    let runs = |tag, n| matrix::runs(tag, n, sidefx_core::FailMode::None, args.dead_letter_every);
     if wants(ScenarioKind::Matrix) {
         scenarios.extend(matrix::scenarios(args, effect));
     }

@@ -5,21 +5,23 @@
 
 use anyhow::Result;
 
-use super::stack::TortureStack;
-use crate::load::{Load, RunSpec, Submission};
+use crate::stack::throwaway::ThrowawayStack;
+use sidefx_core::RunRequest;
+
+use crate::load::{Load, Submission};
 use crate::stack::Service;
 
 /// Submits `specs` in batches with a kill of `service` between them. Returns the submissions
 /// and how many kills landed.
 pub async fn between_batches(
-    stack: &TortureStack,
+    stack: &ThrowawayStack,
     load: &Load,
-    specs: Vec<RunSpec>,
+    specs: Vec<RunRequest>,
     service: Service,
     kills: u32,
 ) -> Result<(Vec<Submission>, u32)> {
     let batch_size = specs.len().div_ceil(kills as usize + 1).max(1);
-    let mut batches: Vec<Vec<RunSpec>> = Vec::new();
+    let mut batches: Vec<Vec<RunRequest>> = Vec::new();
     let mut specs = specs.into_iter().peekable();
     while specs.peek().is_some() {
         batches.push(specs.by_ref().take(batch_size).collect());

@@ -8,12 +8,15 @@ use anyhow::Result;
 
 use super::announcements;
 use super::evidence::{self, ScenarioResult};
-use super::stack::{TortureStack, WorkerTuning};
+use super::stack::{self, WorkerTuning};
 use super::{restarts, storm};
-use crate::load::{Load, RunSpec, RunState, Submission};
+use crate::stack::throwaway::ThrowawayStack;
+use sidefx_core::{RunRequest, VerifyReport};
+
+use crate::api_client::ApiClient;
+use crate::load::{Load, RunState, Submission};
 use crate::stack::effect::{EffectMode, ProviderFaults};
 use crate::stack::{DataDir, Service};
-use crate::verify::{self, Report};
 
 /// How long verify may take to turn clean after the last run finished (the dead-letter
 /// archiver acks its record a moment after the run is marked dead-lettered).
@@ -39,7 +42,7 @@ pub struct Scenario {
     /// Worker processes.
     pub workers: u32,
     /// The runs.
-    pub specs: Vec<RunSpec>,
+    pub specs: Vec<RunRequest>,
     /// What happens to the stack meanwhile.
     pub chaos: Chaos,
     /// The side effect the workers perform.
@@ -62,11 +65,11 @@ pub struct Settings {
 /// Runs `scenario` on a new stack in `dir` and counts what happened.
 pub async fn run(scenario: Scenario, dir: DataDir, settings: Settings) -> Result<ScenarioResult> {
     let started = Instant::now();
-    let stack = TortureStack::start(dir, &scenario, settings).await?;
+    let stack = stack::start(dir, &scenario, settings).await?;
     let outcome = drive(&stack, &scenario, settings).await;
     let worker_restarts = stack.worker_restarts();
     // Read while the provider still runs; every run is final (or given up on) by now.
-    let executions = stack.executions().await;
+    let executions = stack::executions(&stack).await;
     // The announcements too, while the API and DriftQ still run.
     let announced = match &outcome {
         Ok((submissions, states, ..)) => {
@@ -92,10 +95,15 @@ pub async fn run(scenario: Scenario, dir: DataDir, settings: Settings) -> Result
     }))
 }
 
-type Driven = (Vec<Submission>, Vec<Option<RunState>>, Option<Report>, u32);
+type Driven = (
+    Vec<Submission>,
+    Vec<Option<RunState>>,
+    Option<VerifyReport>,
+    u32,
+);
 
 /// The load and the chaos, then the wait and the verify.
-async fn drive(stack: &TortureStack, scenario: &Scenario, settings: Settings) -> Result<Driven> {
+async fn drive(stack: &ThrowawayStack, scenario: &Scenario, settings: Settings) -> Result<Driven> {
     let deadline = Instant::now() + settings.timeout;
     let load = Load::new(stack.api_url(), settings.concurrency, settings.timeout)?;
     let specs = scenario.specs.clone();
@@ -121,20 +129,20 @@ async fn drive(stack: &TortureStack, scenario: &Scenario, settings: Settings) ->
             (submissions, states, killed)
         }
     };
-    let all_final = states.iter().flatten().all(RunState::is_final);
+    let all_final = states.iter().flatten().all(|s| s.status.is_final());
     let report = settled_report(stack.api_url(), all_final, deadline).await;
     Ok((submissions, states, report, service_kills))
 }
 
 /// `/debug/verify` with no grace periods, polled until clean for a short while when every run
 /// finished (asked once otherwise: the violations then explain what is stuck).
-async fn settled_report(api: &str, all_final: bool, deadline: Instant) -> Option<Report> {
-    let client = reqwest::Client::new();
+async fn settled_report(api: &str, all_final: bool, deadline: Instant) -> Option<VerifyReport> {
+    let client = ApiClient::new(api, None).ok()?;
     let until = deadline
         .max(Instant::now())
         .min(Instant::now() + VERIFY_SETTLE);
     loop {
-        let report = verify::fetch(&client, api, true).await.ok().map(|(r, _)| r);
+        let report = client.verify(true).await.ok().map(|answer| answer.report);
         let clean = report.as_ref().is_some_and(|r| r.clean);
         if clean || !all_final || Instant::now() >= until {
             return report;

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::stack::TortureStack;
+use crate::stack::throwaway::ThrowawayStack;
 
 /// Runs `work` to completion while killing a random worker every `every`; returns its output.
 pub async fn during<T>(
-    stack: &TortureStack,
+    stack: &ThrowawayStack,
     every: Duration,
     work: impl Future<Output = T>,
 ) -> Result<T> {

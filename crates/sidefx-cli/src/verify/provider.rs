@@ -5,21 +5,31 @@
 //!
 //! `/debug/side-effects` lists at most 1000 rows (most recently updated first) and has no
 //! cursor. When the store holds more done effects than that, the run of each charge not
-//! matched in the listing is read with `GET /runs/{id}` (its id leads the idempotency key,
-//! which is the effect id); done effects still unseen then have no charge pointing at them,
-//! which is a violation counted, not listed.
+//! matched in the listing is read by its business key (`?business_key=`, the charge's
+//! reference); done effects still unseen then have no charge pointing at them, which is a
+//! violation counted, not listed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
+use serde::Serialize;
+use sidefx_core::{BusinessKey, EffectStatus, VerifyReport};
 
-use super::Finding;
-use crate::proof::EffectRow;
+use crate::api_client::{ApiClient, SideEffectView};
+use crate::proof::charge_id;
 use crate::provider::Ledger;
 
 /// The most rows `/debug/side-effects` returns.
 const LISTING_CAP: usize = 1000;
+
+/// A violation or a warning of the provider check: its `kind` and its sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `duplicate_charge`, `charge_without_done_effect`, …
+    pub kind: String,
+    /// One sentence for a person.
+    pub message: String,
+}
 
 /// What the provider check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,27 +46,23 @@ pub struct ProviderReport {
     pub warnings: Vec<Finding>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Items {
-    items: Vec<EffectRow>,
-}
-
 /// Reads the ledger, then the effect rows (in that order, so a charge made meanwhile is seen
 /// with its row), and compares them with the store's count of done effects in `report`.
 pub async fn check(
-    client: &reqwest::Client,
-    api: &str,
+    client: &ApiClient,
     provider: &str,
-    report: &super::Report,
+    report: &VerifyReport,
     settled: bool,
 ) -> Result<ProviderReport> {
     let done_total = report.counts.done_effects;
     let ledger = crate::provider::ledger(provider).await?;
-    let url = format!("{api}/debug/side-effects?limit={LISTING_CAP}");
-    let mut rows = get::<Items>(client, &url).await?.items;
-    let listed_done = rows.iter().filter(|r| r.status == "done").count() as u64;
+    let mut rows = client.side_effects(LISTING_CAP).await?.items;
+    let listed_done = rows
+        .iter()
+        .filter(|r| r.status == EffectStatus::Done)
+        .count() as u64;
     if rows.len() >= LISTING_CAP && listed_done < done_total {
-        rows.extend(rows_of_unmatched_charges(client, api, &ledger, &rows).await?);
+        rows.extend(rows_of_unmatched_charges(client, &ledger, &rows).await);
     }
     let mut checked = judge(&ledger, &rows, done_total, settled);
     checked.url = provider.to_owned();
@@ -66,12 +72,11 @@ pub async fn check(
 /// The effect rows of the business keys of charges that no listed receipt names (the
 /// listing is capped; a charge's reference is its effect's business key).
 async fn rows_of_unmatched_charges(
-    client: &reqwest::Client,
-    api: &str,
+    client: &ApiClient,
     ledger: &Ledger,
-    listed: &[EffectRow],
-) -> Result<Vec<EffectRow>> {
-    let named: BTreeSet<&str> = listed.iter().filter_map(EffectRow::charge_id).collect();
+    listed: &[SideEffectView],
+) -> Vec<SideEffectView> {
+    let named: BTreeSet<&str> = listed.iter().filter_map(charge_id).collect();
     let keys: BTreeSet<&str> = ledger
         .charges
         .iter()
@@ -79,26 +84,13 @@ async fn rows_of_unmatched_charges(
         .map(|c| c.reference.as_str())
         .collect();
     let mut rows = Vec::new();
-    for key in keys {
-        // A reference that is no business key of this API stays unmatched: judged as such.
-        let url = format!("{api}/debug/side-effects?business_key={key}");
-        if let Ok(found) = get::<Items>(client, &url).await {
+    // A reference that is no business key of this API stays unmatched: judged as such.
+    for key in keys.into_iter().filter_map(|k| BusinessKey::parse(k).ok()) {
+        if let Ok(found) = client.side_effects_of(&key).await {
             rows.extend(found.items);
         }
     }
-    Ok(rows)
-}
-
-async fn get<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> Result<T> {
-    client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("GET {url}"))?
-        .json()
-        .await
-        .with_context(|| format!("GET {url}: unexpected body"))
+    rows
 }
 
 fn finding(kind: &str, message: String) -> Finding {
@@ -111,16 +103,16 @@ fn finding(kind: &str, message: String) -> Finding {
 /// Compares the ledger with the effect rows (duplicates by effect id are read once).
 pub fn judge(
     ledger: &Ledger,
-    rows: &[EffectRow],
+    rows: &[SideEffectView],
     done_total: u64,
     settled: bool,
 ) -> ProviderReport {
-    let by_id: BTreeMap<&str, &EffectRow> =
+    let by_id: BTreeMap<&str, &SideEffectView> =
         rows.iter().map(|r| (r.effect_id.as_str(), r)).collect();
-    let done: Vec<&EffectRow> = by_id
+    let done: Vec<&SideEffectView> = by_id
         .values()
         .copied()
-        .filter(|r| r.status == "done")
+        .filter(|r| r.status == EffectStatus::Done)
         .collect();
     let mut violations = Vec::new();
     for row in &done {
@@ -148,15 +140,15 @@ pub fn judge(
 
 /// The violations of one done effect: no charge receipt, a receipt the provider does not
 /// know, or more than one charge for its business key.
-fn check_done_effect(ledger: &Ledger, row: &EffectRow) -> Option<Finding> {
+fn check_done_effect(ledger: &Ledger, row: &SideEffectView) -> Option<Finding> {
     let (effect, key) = (&row.effect_id, &row.business_key);
-    let Some(charge_id) = row.charge_id() else {
+    let Some(charge_id) = charge_id(row) else {
         return Some(finding(
             "done_effect_without_charge",
             format!("effect {effect} is done but its receipt names no charge"),
         ));
     };
-    let charges: Vec<&str> = crate::provider::charges_for(ledger, key)
+    let charges: Vec<&str> = crate::provider::charges_for(ledger, key.as_str())
         .map(|c| c.id.as_str())
         .collect();
     if !charges.contains(&charge_id) {
@@ -180,17 +172,17 @@ fn check_done_effect(ledger: &Ledger, row: &EffectRow) -> Option<Finding> {
 /// row of the same business key may still record it (unless `settled`).
 fn unmatched_charges(
     ledger: &Ledger,
-    by_id: &BTreeMap<&str, &EffectRow>,
+    by_id: &BTreeMap<&str, &SideEffectView>,
     settled: bool,
 ) -> (Vec<Finding>, Vec<Finding>) {
     let receipts: BTreeSet<&str> = by_id
         .values()
-        .filter(|r| r.status == "done")
-        .filter_map(|r| r.charge_id())
+        .filter(|r| r.status == EffectStatus::Done)
+        .filter_map(|r| charge_id(r))
         .collect();
     let pending: BTreeSet<&str> = by_id
         .values()
-        .filter(|r| r.status != "done")
+        .filter(|r| r.status != EffectStatus::Done)
         .map(|r| r.business_key.as_str())
         .collect();
     let (mut violations, mut warnings) = (Vec::new(), Vec::new());

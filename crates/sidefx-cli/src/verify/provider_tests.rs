@@ -2,22 +2,18 @@
 //! charge, a charge without an effect, an effect without a charge, and unseen effects.
 
 use super::provider::judge;
-use crate::proof::{EffectRow, Receipt};
+use sidefx_core::{EffectStatus, Receipt};
+
+use crate::api_client::SideEffectView;
+use crate::proof::effect_view;
 use crate::provider::{Ledger, LedgerCharge};
 
-fn done(key: &str, charge: Option<&str>) -> EffectRow {
-    EffectRow {
-        effect_id: format!("r-{key}:charge_card:{key}"),
-        run_id: format!("r-{key}"),
-        business_key: key.to_owned(),
-        status: "done".to_owned(),
-        artifact_path: None,
-        attempts: Some(1),
-        receipt: charge.map(|id| Receipt::Charge {
-            charge_id: id.to_owned(),
-            ticket_path: None,
-        }),
-    }
+fn done(key: &str, charge: Option<&str>) -> SideEffectView {
+    let receipt = charge.map(|id| Receipt::Charge {
+        charge_id: id.to_owned(),
+        ticket_path: format!("tickets/ticket_{key}.json"),
+    });
+    effect_view(&format!("r-{key}"), key, EffectStatus::Done, receipt)
 }
 
 fn ledger(charges: &[(&str, &str)]) -> Ledger {
@@ -75,7 +71,7 @@ fn effects_without_their_charge_are_violations() {
 #[test]
 fn an_in_progress_effect_explains_its_charge_until_settled() {
     let mut row = done("a", None);
-    row.status = "in_progress".to_owned();
+    row.status = EffectStatus::InProgress;
     let rows = [row];
     let charged = ledger(&[("ch_a", "a")]);
     let report = judge(&charged, &rows, 0, false);

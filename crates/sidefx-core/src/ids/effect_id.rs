@@ -1,16 +1,19 @@
 //! [`EffectId`]: the one definition of a side effect's identity.
 
+#[cfg(feature = "openapi")]
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "openapi")]
 use utoipa::openapi::RefOr;
+#[cfg(feature = "openapi")]
 use utoipa::openapi::schema::Schema;
 
-use super::{
-    BUSINESS_KEY_MAX, BusinessKey, IdError, RUN_ID_MAX, RunId, STEP_ID_MAX, StepId, string_schema,
-};
+#[cfg(feature = "openapi")]
+use super::{BUSINESS_KEY_MAX, RUN_ID_MAX, STEP_ID_MAX, string_schema};
+use super::{BusinessKey, IdError, RunId, StepId};
 
 /// The identity of one side effect: `<run_id>:<step_id>:<business_key>`.
 ///
@@ -116,6 +119,7 @@ impl From<EffectId> for String {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for EffectId {
     fn schema() -> RefOr<Schema> {
         let description = "Effect id: <run_id>:<step_id>:<business_key>.";
@@ -129,6 +133,7 @@ impl utoipa::PartialSchema for EffectId {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl utoipa::ToSchema for EffectId {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("EffectId")

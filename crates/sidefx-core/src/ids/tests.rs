@@ -110,6 +110,7 @@ fn effect_id_rejects_malformed_strings() {
 }
 
 #[test]
+#[cfg(feature = "openapi")]
 fn schemas_document_pattern_and_length() {
     use utoipa::{PartialSchema, ToSchema};
     let schema = serde_json::to_value(BusinessKey::schema()).unwrap();

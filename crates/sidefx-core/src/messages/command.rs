@@ -1,12 +1,12 @@
 //! The command the worker consumes: one `run.command` per attempt of a step.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 
 /// Everything on the commands topic, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum Command {
     /// Run one attempt of a step: `{"type":"run.command", ...}`.
@@ -15,7 +15,8 @@ pub enum Command {
 }
 
 /// One attempt of one step of a run. Retries are new commands with `attempt + 1`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunCommand {
     /// When this attempt was enqueued (ms since the epoch).
     pub ts: i64,
@@ -79,7 +80,8 @@ impl RunCommand {
 /// Demo switch: where the worker kills itself on purpose to prove each crash point is safe.
 ///
 /// On the wire these are snake_case strings; `none` is the default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailMode {
     /// Never crash.

@@ -2,7 +2,6 @@
 //! the worker refuses a command at intake.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::ids::{BusinessKey, RunId, StepId};
 use crate::messages::{Command, RunCommand};
@@ -10,7 +9,8 @@ use crate::messages::{Command, RunCommand};
 /// `{"type":"sidefx.dlq", ...}`: the failed command and why it failed, as the original wrote it.
 ///
 /// Build it with [`DlqRecord::for_command`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DlqRecord {
     /// Always `"sidefx.dlq"`. A field rather than `#[serde(tag)]` on the struct because serde
     /// ignores a struct's tag when deserializing and utoipa leaves it out of the schema.
@@ -79,7 +79,8 @@ impl DlqRecord {
 }
 
 /// The `type` of a [`DlqRecord`]; its only value is `"sidefx.dlq"`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DlqKind {
     /// `"sidefx.dlq"`.
     #[default]

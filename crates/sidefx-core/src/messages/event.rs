@@ -2,7 +2,6 @@
 //! clients over SSE. Names, fields and idempotency keys are the original starter's.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::receipt::Receipt;
@@ -10,12 +9,13 @@ use crate::receipt::Receipt;
 /// Every event of a run, tagged by `type`. `ts` is ms since the epoch. Each variant's schema
 /// title is its `type`, so the OpenAPI document names the variants instead of listing
 /// `object | object | …`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum Event {
     /// The API accepted the run.
     #[serde(rename = "run.created")]
-    #[schema(title = "run.created")]
+    #[cfg_attr(feature = "openapi", schema(title = "run.created"))]
     RunCreated {
         ts: i64,
         run_id: RunId,
@@ -24,7 +24,7 @@ pub enum Event {
     },
     /// The API put attempt `attempt` on the commands topic.
     #[serde(rename = "command.enqueued")]
-    #[schema(title = "command.enqueued")]
+    #[cfg_attr(feature = "openapi", schema(title = "command.enqueued"))]
     CommandEnqueued {
         ts: i64,
         run_id: RunId,
@@ -32,7 +32,7 @@ pub enum Event {
     },
     /// A worker started an attempt.
     #[serde(rename = "step.started")]
-    #[schema(title = "step.started")]
+    #[cfg_attr(feature = "openapi", schema(title = "step.started"))]
     StepStarted {
         ts: i64,
         run_id: RunId,
@@ -41,7 +41,7 @@ pub enum Event {
     },
     /// An attempt failed before the side effect (safe to retry).
     #[serde(rename = "step.failed")]
-    #[schema(title = "step.failed")]
+    #[cfg_attr(feature = "openapi", schema(title = "step.failed"))]
     StepFailed {
         ts: i64,
         run_id: RunId,
@@ -51,7 +51,7 @@ pub enum Event {
     },
     /// The side effect was not performed again; `reason` says why.
     #[serde(rename = "side_effect.skipped")]
-    #[schema(title = "side_effect.skipped")]
+    #[cfg_attr(feature = "openapi", schema(title = "side_effect.skipped"))]
     SideEffectSkipped {
         ts: i64,
         run_id: RunId,
@@ -66,7 +66,7 @@ pub enum Event {
     },
     /// An in-progress claim was finished because the ticket proves the effect happened.
     #[serde(rename = "side_effect.healed")]
-    #[schema(title = "side_effect.healed")]
+    #[cfg_attr(feature = "openapi", schema(title = "side_effect.healed"))]
     SideEffectHealed {
         ts: i64,
         run_id: RunId,
@@ -74,7 +74,7 @@ pub enum Event {
     },
     /// An expired claim of a crashed worker was taken over (added by this port).
     #[serde(rename = "side_effect.taken_over")]
-    #[schema(title = "side_effect.taken_over")]
+    #[cfg_attr(feature = "openapi", schema(title = "side_effect.taken_over"))]
     SideEffectTakenOver {
         ts: i64,
         run_id: RunId,
@@ -84,7 +84,7 @@ pub enum Event {
     },
     /// The claim is held; the side effect is being performed.
     #[serde(rename = "side_effect.executing")]
-    #[schema(title = "side_effect.executing")]
+    #[cfg_attr(feature = "openapi", schema(title = "side_effect.executing"))]
     SideEffectExecuting {
         ts: i64,
         run_id: RunId,
@@ -99,7 +99,7 @@ pub enum Event {
     },
     /// The side effect happened and was recorded.
     #[serde(rename = "side_effect.done")]
-    #[schema(title = "side_effect.done")]
+    #[cfg_attr(feature = "openapi", schema(title = "side_effect.done"))]
     SideEffectDone {
         ts: i64,
         run_id: RunId,
@@ -114,7 +114,7 @@ pub enum Event {
     /// Demo: the worker is about to crash on purpose. `step_id` was added by this port (the
     /// idempotency key needs it); JSON without it means the original's only step.
     #[serde(rename = "chaos.crash_now")]
-    #[schema(title = "chaos.crash_now")]
+    #[cfg_attr(feature = "openapi", schema(title = "chaos.crash_now"))]
     ChaosCrashNow {
         ts: i64,
         run_id: RunId,
@@ -124,7 +124,7 @@ pub enum Event {
     },
     /// An attempt finished.
     #[serde(rename = "step.completed")]
-    #[schema(title = "step.completed")]
+    #[cfg_attr(feature = "openapi", schema(title = "step.completed"))]
     StepCompleted {
         ts: i64,
         run_id: RunId,
@@ -133,11 +133,11 @@ pub enum Event {
     },
     /// The run finished.
     #[serde(rename = "run.completed")]
-    #[schema(title = "run.completed")]
+    #[cfg_attr(feature = "openapi", schema(title = "run.completed"))]
     RunCompleted { ts: i64, run_id: RunId },
     /// An attempt failed; the worker decides between retry and dead letter.
     #[serde(rename = "retry.considered")]
-    #[schema(title = "retry.considered")]
+    #[cfg_attr(feature = "openapi", schema(title = "retry.considered"))]
     RetryConsidered {
         ts: i64,
         run_id: RunId,
@@ -150,7 +150,7 @@ pub enum Event {
     },
     /// Attempt `attempt` (the next one) was scheduled.
     #[serde(rename = "retry.scheduled")]
-    #[schema(title = "retry.scheduled")]
+    #[cfg_attr(feature = "openapi", schema(title = "retry.scheduled"))]
     RetryScheduled {
         ts: i64,
         run_id: RunId,
@@ -159,7 +159,7 @@ pub enum Event {
     },
     /// The run exhausted its attempts and went to the dead-letter topic.
     #[serde(rename = "run.dlq")]
-    #[schema(title = "run.dlq")]
+    #[cfg_attr(feature = "openapi", schema(title = "run.dlq"))]
     RunDlq {
         ts: i64,
         run_id: RunId,
@@ -169,7 +169,8 @@ pub enum Event {
 }
 
 /// Why `side_effect.skipped` skipped the effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The effect is recorded as done.

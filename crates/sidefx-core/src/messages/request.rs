@@ -3,7 +3,6 @@
 //! redriven from this record (see the worker's `redrive` module).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::command::{FailMode, RunCommand};
 use crate::ids::{BusinessKey, RunId, StepId};
@@ -11,7 +10,8 @@ use crate::topics::events_topic;
 
 /// A validated run request with every default applied. Its JSON is stored with the run and
 /// is the fingerprint that decides whether an `Idempotency-Key` is reused with the same body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunRequest {
     /// The caller's key.
     pub business_key: BusinessKey,

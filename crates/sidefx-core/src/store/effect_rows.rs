@@ -1,15 +1,15 @@
 //! Reading `side_effects` rows: the row type, its status, and the shared SELECT.
 
 use rusqlite::{Connection, OptionalExtension, Row};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::receipt::Receipt;
 
 /// The state of an effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EffectStatus {
     /// Claimed; the effect may or may not have happened yet.
@@ -38,7 +38,8 @@ impl EffectStatus {
 }
 
 /// One row of `side_effects`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EffectRow {
     /// Primary key: `<run_id>:<step_id>:<business_key>`.
     pub effect_id: EffectId,

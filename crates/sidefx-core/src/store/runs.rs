@@ -4,7 +4,6 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::{Store, StoreError, run_outbox};
 use crate::ids::{BusinessKey, RunId};
@@ -43,7 +42,8 @@ pub enum CreateRun {
 }
 
 /// Where a run is. `completed` and `dead_lettered` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Accepted: its command is on the commands topic, or owed to it by the run outbox.
@@ -96,7 +96,8 @@ impl RunStatus {
 }
 
 /// One row of `runs`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunRow {
     /// The run.
     pub run_id: RunId,

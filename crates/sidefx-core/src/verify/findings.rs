@@ -2,14 +2,14 @@
 //! look, but nothing was duplicated or lost), each typed with the ids involved and a
 //! human-readable message.
 
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{BusinessKey, EffectId, RunId, StepId};
 use crate::store::RunStatus;
 
 /// A broken invariant, tagged by `kind` in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ViolationKind {
     /// A `done` effect has no ticket: recorded, but no proof the effect happened.
@@ -99,8 +99,27 @@ pub enum ViolationKind {
     },
 }
 
+impl ViolationKind {
+    /// The `kind` tag of the JSON (`missing_ticket`, …), for a one-line listing.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MissingTicket { .. } => "missing_ticket",
+            Self::TicketMismatch { .. } => "ticket_mismatch",
+            Self::UnreadableTicket { .. } => "unreadable_ticket",
+            Self::TicketWithoutRow { .. } => "ticket_without_row",
+            Self::UnrecordedEffect { .. } => "unrecorded_effect",
+            Self::StaleClaim { .. } => "stale_claim",
+            Self::DuplicateStepEffects { .. } => "duplicate_step_effects",
+            Self::RunNotFinished { .. } => "run_not_finished",
+            Self::CompletedWithoutEffect { .. } => "completed_without_effect",
+            Self::DeadLetterNotArchived { .. } => "dead_letter_not_archived",
+        }
+    }
+}
+
 /// A violation and its human-readable explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     /// What is broken, with the ids involved.
     #[serde(flatten)]
@@ -213,7 +232,8 @@ fn claim_or_run_message(kind: &ViolationKind) -> String {
 }
 
 /// Something worth a look that breaks no invariant, tagged by `kind` in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WarningKind {
     /// A temp file left in the tickets directory by a ticket write that crashed before its
@@ -240,8 +260,20 @@ pub enum WarningKind {
     },
 }
 
+impl WarningKind {
+    /// The `kind` tag of the JSON (`stray_temp_file`, …), for a one-line listing.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::StrayTempFile { .. } => "stray_temp_file",
+            Self::UnexpectedFile { .. } => "unexpected_file",
+            Self::SharedTicket { .. } => "shared_ticket",
+        }
+    }
+}
+
 /// A warning and its human-readable explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Warning {
     /// What was found.
     #[serde(flatten)]
@@ -317,6 +349,82 @@ impl Findings {
         self.warnings_total += 1;
         if self.warnings.len() < self.cap {
             self.warnings.push(kind.into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `name()` is the tag serde writes, for every variant: a reader printing the name and
+    /// one parsing the JSON agree.
+    #[test]
+    fn each_name_is_the_json_kind() {
+        let run = RunId::parse("r").unwrap();
+        let key = BusinessKey::parse("k").unwrap();
+        let effect = EffectId::new(&run, &StepId::charge_card(), &key);
+        let (e, k, t) = (|| effect.clone(), || key.clone(), String::new);
+        let violations = [
+            ViolationKind::MissingTicket {
+                effect_id: e(),
+                business_key: k(),
+            },
+            ViolationKind::TicketMismatch {
+                effect_id: e(),
+                business_key: k(),
+                field: t(),
+                expected: t(),
+                found: t(),
+            },
+            ViolationKind::UnreadableTicket {
+                business_key: k(),
+                error: t(),
+            },
+            ViolationKind::TicketWithoutRow {
+                business_key: k(),
+                effect_id: e(),
+            },
+            ViolationKind::UnrecordedEffect {
+                effect_id: e(),
+                business_key: k(),
+                expired_ms_ago: 1,
+            },
+            ViolationKind::StaleClaim {
+                effect_id: e(),
+                owner: None,
+                expired_ms_ago: 1,
+            },
+            ViolationKind::DuplicateStepEffects {
+                run_id: run.clone(),
+                step_id: StepId::charge_card(),
+                effect_ids: vec![e()],
+            },
+            ViolationKind::RunNotFinished {
+                run_id: run.clone(),
+                status: RunStatus::Running,
+                age_ms: 1,
+                idle_ms: 1,
+            },
+            ViolationKind::CompletedWithoutEffect {
+                run_id: run.clone(),
+            },
+            ViolationKind::DeadLetterNotArchived { run_id: run },
+        ];
+        for kind in violations {
+            assert_eq!(serde_json::to_value(&kind).unwrap()["kind"], kind.name());
+        }
+        let warnings = [
+            WarningKind::StrayTempFile { name: t() },
+            WarningKind::UnexpectedFile { name: t() },
+            WarningKind::SharedTicket {
+                effect_id: e(),
+                business_key: k(),
+                ticket_effect_id: e(),
+            },
+        ];
+        for kind in warnings {
+            assert_eq!(serde_json::to_value(&kind).unwrap()["kind"], kind.name());
         }
     }
 }

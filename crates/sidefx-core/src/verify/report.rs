@@ -2,13 +2,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
 
 use super::findings::{Violation, Warning};
 
 /// What was looked at.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyCounts {
     /// Side-effect rows in `done`.
     pub done_effects: u64,
@@ -32,7 +32,8 @@ pub struct VerifyCounts {
 }
 
 /// The result of [`super::verify`]. Serialised as the body of `GET /debug/verify`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyReport {
     /// `true` when no invariant is violated (warnings do not count).
     pub clean: bool,

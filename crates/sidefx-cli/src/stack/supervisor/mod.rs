@@ -58,20 +58,6 @@ pub async fn run(dir: DataDir, shutdown: impl Future<Output = ()> + Send) -> Res
     result
 }
 
-/// SIGTERM or Ctrl-C, whichever comes first.
-pub async fn termination_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// A supervisor message, with a timestamp (its stdout is `supervisor.log` when detached).
 fn say(message: &str) {
     let secs = std::time::SystemTime::now()

@@ -1,21 +1,21 @@
 //! The demos of the original starter, and one per crash point the port makes safe: create a run
 //! that fails or crashes on purpose, follow its timeline live, then check the exactly-once proof.
 
+mod args;
+
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use anyhow::{Result, bail};
+use sidefx_core::{BusinessKey, FailMode, RunId, RunRequest, RunStatus};
 
+use crate::api_client::{ApiClient, Attempts, api_url};
 use crate::charge_proof;
-use crate::cli::DemoArgs;
-use crate::proof::{Evidence, Verdict};
+use crate::proof::{Evidence, Verdict, charge_id};
 use crate::stack::DataDir;
-use crate::stack::state::StackState;
 use crate::timeline::{self, RunEnd};
 use crate::ui::Style;
+pub use args::DemoArgs;
 
-/// The API of a stack started without a state file (e.g. `docker compose up` by hand).
-const DEFAULT_API: &str = "http://localhost:8000";
 /// How often the proof is re-read while the run finishes.
 const PROOF_POLL: Duration = Duration::from_millis(250);
 /// After `run.completed`, the debug views get at least this long to agree.
@@ -37,14 +37,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// The worker's `fail_mode` (snake_case on the wire).
-    fn fail_mode(self) -> &'static str {
+    /// Where the worker crashes on purpose.
+    fn fail_mode(self) -> FailMode {
         match self {
-            Scenario::Run => "none",
-            Scenario::Crash => "crash_after_effect_before_ack",
-            Scenario::CrashAfterClaim => "crash_after_claim_before_effect",
-            Scenario::CrashBeforeMarkDone => "crash_after_effect_before_mark_done",
-            Scenario::CrashAfterMarkDone => "crash_after_mark_done_before_ack",
+            Scenario::Run => FailMode::None,
+            Scenario::Crash => FailMode::CrashAfterEffectBeforeAck,
+            Scenario::CrashAfterClaim => FailMode::CrashAfterClaimBeforeEffect,
+            Scenario::CrashBeforeMarkDone => FailMode::CrashAfterEffectBeforeMarkDone,
+            Scenario::CrashAfterMarkDone => FailMode::CrashAfterMarkDoneBeforeAck,
         }
     }
 
@@ -67,8 +67,8 @@ impl Scenario {
     }
 
     /// The request body of `POST /runs`.
-    fn request(self, business_key: &str) -> CreateRun<'_> {
-        CreateRun {
+    fn request(self, business_key: BusinessKey) -> RunRequest {
+        RunRequest {
             business_key,
             amount: 42.0,
             fail_before_effect_n: u32::from(self == Scenario::Run),
@@ -78,33 +78,19 @@ impl Scenario {
     }
 }
 
-/// Body of `POST /runs`.
-#[derive(Debug, Serialize)]
-struct CreateRun<'a> {
-    business_key: &'a str,
-    amount: f64,
-    fail_before_effect_n: u32,
-    fail_mode: &'static str,
-    max_attempts: u32,
-}
-
-#[derive(Debug, Deserialize)]
-struct Created {
-    run_id: String,
-}
-
 /// A fresh business key per demo: `order-<unix seconds>-<random>`, so reruns never collide.
-pub fn business_key() -> String {
+pub fn business_key() -> Result<BusinessKey> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("order-{secs}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+    let key = format!("order-{secs}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+    Ok(BusinessKey::parse(&key)?)
 }
 
 /// `sidefx demo <scenario>`.
 pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
     let api = api_url(args.api.as_deref(), dir)?;
-    let client = args.admin.client()?;
+    let client = args.admin.client(&api)?;
     if let Err(why) =
         crate::health::probe(&crate::health::probe_client()?, &format!("{api}/healthz")).await
     {
@@ -113,9 +99,15 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let key = business_key();
+    let key = business_key()?;
     println!("{}", style.bold(args.scenario.headline()));
-    let run_id = create_run(&client, &api, args.scenario.request(&key)).await?;
+    // The key makes a retried POST (a 503, a dropped connection) return the same run.
+    let idempotency_key = format!("demo-{key}");
+    let request = args.scenario.request(key.clone());
+    let created = client
+        .create_run(&request, &idempotency_key, &mut Attempts::default())
+        .await?;
+    let run_id = created.run_id;
     println!("   business_key = {key}");
     println!("   run_id       = {run_id}");
     println!(
@@ -130,12 +122,12 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
         lease: Duration::from_millis(args.lease_ms),
         style,
     };
-    let followed = timeline::follow(&client, &api, &run_id, how).await?;
+    let followed = timeline::follow(&client, &run_id, how).await?;
     let end = followed.end;
-    let evidence = settle(&client, &api, &run_id, &key, &end, deadline).await?;
+    let evidence = settle(&client, &run_id, &key, &end, deadline).await?;
     report(&end, &evidence, args.timeout, style)?;
     // A charge receipt: the provider's ledger must agree (ticket runs have no such part).
-    if let Some(row) = evidence.rows.iter().find(|r| r.charge_id().is_some()) {
+    if let Some(row) = evidence.rows.iter().find(|r| charge_id(r).is_some()) {
         let provider = charge_proof::provider_url(args.provider_url.as_deref(), dir)?
             .unwrap_or_else(|| charge_proof::DEFAULT_PROVIDER.to_owned());
         charge_proof::check(&provider, row, &followed.kinds, style).await?;
@@ -143,41 +135,17 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
     Ok(())
 }
 
-async fn create_run(client: &reqwest::Client, api: &str, body: CreateRun<'_>) -> Result<String> {
-    let url = format!("{api}/runs");
-    let response = client
-        .post(&url)
-        .json(&body)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!(
-            "POST {url}: {status} {}",
-            response.text().await.unwrap_or_default()
-        );
-    }
-    Ok(response
-        .json::<Created>()
-        .await
-        .with_context(|| format!("POST {url}: unexpected body"))?
-        .run_id)
-}
-
 /// Re-reads the proof until it holds, is violated, or time is up.
 async fn settle(
-    client: &reqwest::Client,
-    api: &str,
-    run_id: &str,
-    key: &str,
+    client: &ApiClient,
+    run_id: &RunId,
+    key: &BusinessKey,
     end: &RunEnd,
     deadline: Instant,
 ) -> Result<Evidence> {
     let deadline = deadline.max(Instant::now() + PROOF_GRACE);
     loop {
-        let evidence = Evidence::collect(client, api, run_id, key).await?;
+        let evidence = Evidence::collect(client, run_id, key).await?;
         let settled = !matches!(evidence.verdict(), Verdict::Pending(_));
         if settled || *end != RunEnd::Completed || Instant::now() >= deadline {
             return Ok(evidence);
@@ -195,22 +163,27 @@ fn report(end: &RunEnd, evidence: &Evidence, timeout: u64, style: Style) -> Resu
         RunEnd::DeadLettered(error) => println!("  {no} run dead-lettered: {error}"),
         RunEnd::TimedOut => println!("  {no} run did not complete within {timeout}s"),
     }
-    if let Some(status) = &evidence.run_status {
-        let mark = if status == "completed" { &yes } else { &no };
-        println!("  {mark} run status in the durable registry: {status}");
+    if let Some(status) = evidence.run_status {
+        let mark = if status == RunStatus::Completed {
+            &yes
+        } else {
+            &no
+        };
+        println!(
+            "  {mark} run status in the durable registry: {}",
+            status.as_str()
+        );
     }
     let rows = evidence.rows.len();
     let mark = if rows == 1 { &yes } else { &no };
     println!("  {mark} side-effect rows for this run: {rows}");
     for row in &evidence.rows {
-        let claims = row
-            .attempts
-            .map(|n| format!(" claims={n}"))
-            .unwrap_or_default();
         let artifact = row.artifact_path.as_deref().unwrap_or("-");
         println!(
-            "      {} status={}{claims} artifact={artifact}",
-            row.effect_id, row.status
+            "      {} status={} claims={} artifact={artifact}",
+            row.effect_id,
+            row.status.as_str(),
+            row.attempts
         );
     }
     let tickets = evidence.tickets.len();
@@ -232,22 +205,14 @@ fn report(end: &RunEnd, evidence: &Evidence, timeout: u64, style: Style) -> Resu
     }
 }
 
-/// `--api`, else the API of the stack recorded in the data dir, else localhost:8000.
-pub fn api_url(flag: Option<&str>, dir: &DataDir) -> Result<String> {
-    let url = match flag {
-        Some(url) => url.to_owned(),
-        None => StackState::load(dir)?.map_or_else(|| DEFAULT_API.to_owned(), |s| s.api_url),
-    };
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn business_keys_are_fresh_and_well_formed() {
-        let (a, b) = (business_key(), business_key());
+        let (a, b) = (business_key().unwrap(), business_key().unwrap());
+        let (a, b) = (a.as_str(), b.as_str());
         assert_ne!(a, b);
         let parts: Vec<_> = a.split('-').collect();
         assert_eq!(parts.len(), 3, "{a}");
@@ -258,21 +223,14 @@ mod tests {
 
     #[test]
     fn requests_match_the_original_demos() {
-        let run = serde_json::to_value(Scenario::Run.request("k")).unwrap();
+        let key = || BusinessKey::parse("k").unwrap();
+        let run = serde_json::to_value(Scenario::Run.request(key())).unwrap();
         assert_eq!(
             run,
             serde_json::json!({"business_key":"k","amount":42.0,"fail_before_effect_n":1,"fail_mode":"none","max_attempts":5})
         );
-        let crash = serde_json::to_value(Scenario::Crash.request("k")).unwrap();
+        let crash = serde_json::to_value(Scenario::Crash.request(key())).unwrap();
         assert_eq!(crash["fail_before_effect_n"], 0);
         assert_eq!(crash["fail_mode"], "crash_after_effect_before_ack");
-    }
-
-    #[test]
-    fn the_api_url_comes_from_the_flag_then_the_state_then_the_default() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = DataDir::new(tmp.path()).unwrap();
-        assert_eq!(api_url(Some("http://h:1/"), &dir).unwrap(), "http://h:1");
-        assert_eq!(api_url(None, &dir).unwrap(), DEFAULT_API);
     }
 }
