@@ -23,6 +23,7 @@ use sidefx_provider::{FaultRates, Rate};
 /// Orders of the CI run; `SIDEFX_STORM_ORDERS` runs a larger storm by hand.
 const ORDERS: usize = 60;
 const KILL_EVERY: Duration = Duration::from_millis(700);
+const SUBMIT_EVERY: Duration = Duration::from_millis(80);
 const SETTLE: Duration = Duration::from_secs(150);
 
 /// Order `i`: every twentieth is declined by the provider (`decline-` references).
@@ -103,11 +104,15 @@ async fn storm(mutation: Option<&str>) -> Storm {
             next_kill = Instant::now() + KILL_EVERY;
         }
     };
+    // Orders arrive at a steady pace, so the storm's kills land while runs are in flight
+    // however fast the machine is (66 runs over about 5 s: seven kills or more).
+    let mut arrivals = tokio::time::interval(SUBMIT_EVERY);
     for i in 0..orders() {
         let key = order_key(i);
         let body = json!({"business_key": key, "amount": 10.0 + i as f64, "max_attempts": 10});
         let copies = if reposted(i) { 2 } else { 1 };
         for _ in 0..copies {
+            arrivals.tick().await;
             let run = stack.post_run(body.clone(), None).await;
             runs.entry(key.clone()).or_default().push(run);
             storm(&mut stack, &mut kills);
