@@ -175,7 +175,8 @@ fn publish_now(
             // A full partition frees as the workers ack. Trying again within the answer's
             // wait keeps a closed-loop client at the pace the broker takes, as a 503 did
             // before the outbox; past it, the relay has the run.
-            match backpressure_wait(&result) {
+            let wait = result.as_ref().err().and_then(backpressure);
+            match wait.map(|(_, retry_after)| retry_after.min(BACKPRESSURE_RETRY_MAX)) {
                 Some(wait) if Instant::now() + wait < until => tokio::time::sleep(wait).await,
                 _ => break result,
             }
@@ -184,22 +185,16 @@ fn publish_now(
     })
 }
 
-/// How long to wait before trying a publish the broker refused for backpressure again: its
-/// `Retry-After`, at most [`BACKPRESSURE_RETRY_MAX`]. `None` for any other outcome.
-fn backpressure_wait(result: &Result<(), PublishError>) -> Option<Duration> {
-    match result.as_ref().err()?.driftq_error()? {
-        driftq_client::Error::Backpressure { retry_after, .. } => {
-            Some((*retry_after).min(BACKPRESSURE_RETRY_MAX))
-        }
+/// The broker's reason and `Retry-After` when it refused the publish for backpressure (a
+/// full partition); `None` for any other failure.
+fn backpressure(err: &PublishError) -> Option<(&str, Duration)> {
+    match err.driftq_error()? {
+        driftq_client::Error::Backpressure {
+            reason,
+            retry_after,
+        } => Some((reason.as_str(), *retry_after)),
         _ => None,
     }
-}
-
-fn is_backpressure(err: &PublishError) -> bool {
-    matches!(
-        err.driftq_error(),
-        Some(driftq_client::Error::Backpressure { .. })
-    )
 }
 
 /// Publishes due outbox rows until `shutdown` completes. Rows left by a crash are due at
@@ -298,15 +293,14 @@ async fn settle(state: &AppState, run_id: &RunId, failures: u32, result: Result<
         }
         Err(err) => {
             metrics::counter!(RUN_PUBLISH_FAILURES).increment(1);
-            if let Some(driftq_client::Error::Backpressure { reason, .. }) = err.driftq_error() {
-                state.broker_pressure.record(reason);
-            }
             // A full partition frees as the workers ack: try again soon. A broker that is
             // down or failing gets the growing backoff.
-            let wait = if is_backpressure(&err) {
-                BACKOFF_MIN
-            } else {
-                backoff(failures)
+            let wait = match backpressure(&err) {
+                Some((reason, _)) => {
+                    state.broker_pressure.record(reason);
+                    BACKOFF_MIN
+                }
+                None => backoff(failures),
             };
             tracing::warn!(%run_id, failures = failures + 1, retry_in_ms = wait.as_millis(),
                 error = %err, "publishing an accepted run failed; the outbox relay retries");

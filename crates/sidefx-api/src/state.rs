@@ -198,7 +198,7 @@ impl AppState {
     }
 
     /// Completes once graceful shutdown has started.
-    pub fn shutdown_started(&self) -> impl Future<Output = ()> + Send + use<> {
+    pub(crate) fn shutdown_started(&self) -> impl Future<Output = ()> + Send + use<> {
         let mut started = self.shutdown.subscribe();
         async move {
             // An error means the sender is gone, i.e. the state itself is being dropped:

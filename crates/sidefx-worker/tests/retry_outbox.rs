@@ -6,8 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use driftq_client::{Client, ConsumeRequest};
-use futures::StreamExt;
+use driftq_client::Client;
 use sidefx_core::{COMMANDS_TOPIC, Command, NewRetry, Publisher, Store, now_ms};
 use sidefx_worker::retry_outbox;
 use tokio::sync::{Notify, watch};
@@ -43,22 +42,13 @@ async fn due_retries_are_published_once_and_deleted() {
         .expect("commands topic");
     let task = tokio::spawn(retry_outbox::run(store.clone(), publisher, wakeup, stop));
 
-    let request =
-        ConsumeRequest::new(COMMANDS_TOPIC, "test-reader", "reader").lease(Duration::from_secs(30));
-    let mut commands = client.consume(request);
-    let msg = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match commands.next().await {
-                Some(Ok(msg)) => return msg,
-                // A transient error: the consumer reconnects by itself.
-                Some(Err(_)) => continue,
-                // The stream ended for good (e.g. the topic does not exist): fail, don't spin.
-                None => panic!("the consume stream ended"),
-            }
-        }
-    })
-    .await
-    .expect("the due retry is published");
+    let msg = common::first_message(
+        &client,
+        COMMANDS_TOPIC,
+        "test-reader",
+        Duration::from_secs(20),
+    )
+    .await;
     let Command::Run(published) = serde_json::from_str(&msg.value).expect("a command");
     assert_eq!(published, due);
 

@@ -112,23 +112,32 @@ pub fn assert_in_order(actual: &[&str], expected: &[&str]) {
     }
 }
 
-/// The first record on the DLQ topic, read with a fresh group (panics after `timeout`).
-pub async fn first_dead_letter(client: &Client, timeout: Duration) -> sidefx_core::DlqRecord {
-    let request = ConsumeRequest::new(sidefx_core::DLQ_TOPIC, "test-dlq-reader", "reader")
-        .lease(Duration::from_secs(30));
-    let mut dlq = client.consume(request);
-    let msg = tokio::time::timeout(timeout, async {
+/// The first message of `topic`, read with a fresh group `group` (panics after `timeout`).
+pub async fn first_message(
+    client: &Client,
+    topic: &str,
+    group: &str,
+    timeout: Duration,
+) -> driftq_client::Message {
+    let request = ConsumeRequest::new(topic, group, "reader").lease(Duration::from_secs(30));
+    let mut stream = client.consume(request);
+    tokio::time::timeout(timeout, async {
         loop {
-            match dlq.next().await {
+            match stream.next().await {
                 Some(Ok(msg)) => return msg,
                 // A transient error: the consumer reconnects by itself.
                 Some(Err(_)) => continue,
                 // The stream ended for good (e.g. the topic does not exist): fail, don't spin.
-                None => panic!("the consume stream ended"),
+                None => panic!("the consume stream of {topic} ended"),
             }
         }
     })
     .await
-    .expect("a DLQ record");
+    .unwrap_or_else(|_| panic!("no message on {topic} within {timeout:?}"))
+}
+
+/// The first record on the DLQ topic (panics after `timeout`).
+pub async fn first_dead_letter(client: &Client, timeout: Duration) -> sidefx_core::DlqRecord {
+    let msg = first_message(client, sidefx_core::DLQ_TOPIC, "test-dlq-reader", timeout).await;
     serde_json::from_str(&msg.value).expect("the DLQ record decodes")
 }
