@@ -6,7 +6,7 @@ use std::io::Write;
 
 use sidefx_core::messages::FailMode;
 
-/// The places in the step where a crash must be safe (DESIGN.md, "crash points").
+/// The places in the step where a crash must be safe (docs/ARCHITECTURE.md, "Crash points").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashPoint {
     /// The claim row exists (`in_progress`), the effect has not happened. A restarted worker

@@ -13,8 +13,11 @@ use std::time::Duration;
 use sidefx_core::{EffectId, EffectRow};
 use tokio::time::Instant;
 
-/// Entries kept before old ones are swept (a sighting older than a few leases is stale).
+/// Entries kept before old ones are swept.
 const SWEEP_ABOVE: usize = 10_000;
+/// A sighting this old is swept: far longer than any claim lease, so a claim still watched is
+/// never forgotten by the sweep (forgetting would restart its watch, which is safe but slow).
+const STALE_AFTER: Duration = Duration::from_secs(3600);
 
 /// What identifies one version of a claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +49,13 @@ impl ClaimWatch {
         Self::default()
     }
 
-    /// True once this process has seen the claim in `row`, unchanged, for at least `lease`
-    /// by its own monotonic clock at `now`. The first sighting of a version starts its watch.
-    pub fn watched_for(&self, row: &EffectRow, lease: Duration, now: Instant) -> bool {
+    /// How long this process has seen the claim in `row` unchanged, by its own monotonic
+    /// clock at `now`. The first sighting of a version starts its watch (and answers zero).
+    pub fn watched(&self, row: &EffectRow, now: Instant) -> Duration {
         let version = Version::of(row);
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if seen.len() > SWEEP_ABOVE {
-            seen.retain(|_, (_, first)| now.saturating_duration_since(*first) < lease * 4);
+            seen.retain(|_, (_, first)| now.saturating_duration_since(*first) < STALE_AFTER);
         }
         let entry = seen
             .entry(row.effect_id.clone())
@@ -60,7 +63,7 @@ impl ClaimWatch {
         if entry.0 != version {
             *entry = (version, now);
         }
-        now.saturating_duration_since(entry.1) >= lease
+        now.saturating_duration_since(entry.1)
     }
 
     /// Forgets an effect (taken over or finished here).
@@ -106,20 +109,20 @@ mod tests {
         let (watch, lease, t0) = (ClaimWatch::new(), Duration::from_secs(5), Instant::now());
         // Whatever its wall-clock expiry says (here: long past), the first sighting is live.
         let claim = row("w1", 0);
-        assert!(!watch.watched_for(&claim, lease, t0));
-        assert!(!watch.watched_for(&claim, lease, t0 + Duration::from_millis(4999)));
-        assert!(watch.watched_for(&claim, lease, t0 + lease));
+        assert!(watch.watched(&claim, t0) < lease);
+        assert!(watch.watched(&claim, t0 + Duration::from_millis(4999)) < lease);
+        assert!(watch.watched(&claim, t0 + lease) >= lease);
     }
 
     #[test]
     fn a_renewed_claim_restarts_the_watch() {
         let (watch, lease, t0) = (ClaimWatch::new(), Duration::from_secs(5), Instant::now());
-        assert!(!watch.watched_for(&row("w1", 100), lease, t0));
+        assert!(watch.watched(&row("w1", 100), t0) < lease);
         // A heartbeat moved the lease: a new version, watched from scratch.
         let renewed = row("w1", 200);
-        assert!(!watch.watched_for(&renewed, lease, t0 + Duration::from_secs(6)));
-        assert!(watch.watched_for(&renewed, lease, t0 + Duration::from_secs(11)));
+        assert!(watch.watched(&renewed, t0 + Duration::from_secs(6)) < lease);
+        assert!(watch.watched(&renewed, t0 + Duration::from_secs(11)) >= lease);
         watch.forget(&renewed.effect_id);
-        assert!(!watch.watched_for(&renewed, lease, t0 + Duration::from_secs(12)));
+        assert!(watch.watched(&renewed, t0 + Duration::from_secs(12)) < lease);
     }
 }

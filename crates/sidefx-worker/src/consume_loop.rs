@@ -16,8 +16,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::ack_tracker::AckTracker;
 use crate::acker;
+use crate::context::{StepContext, StepError};
 use crate::outcome::StepOutcome;
-use crate::step::{self, StepContext, StepError};
+use crate::step;
 use crate::step_metrics;
 use crate::subscription::Subscription;
 

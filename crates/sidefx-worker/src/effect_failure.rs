@@ -19,10 +19,10 @@ use std::time::Duration;
 use sidefx_core::{Receipt, RunCommand};
 use tracing::{info, warn};
 
+use crate::context::{StepContext, StepError};
 use crate::effect::{EffectCtx, EffectError};
 use crate::failure;
 use crate::outcome::StepOutcome;
-use crate::step::{StepContext, StepError};
 
 /// Where a failed effect leaves the step.
 #[derive(Debug)]

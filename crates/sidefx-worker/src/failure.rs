@@ -8,9 +8,9 @@ use std::time::Duration;
 use sidefx_core::{DlqRecord, NewRetry, RunCommand, RunStatus, now_ms};
 use tracing::{info, warn};
 
+use crate::context::{StepContext, StepError};
 use crate::outcome::StepOutcome;
 use crate::run_events;
-use crate::step::{StepContext, StepError};
 
 /// Retries `cmd` after a backoff (at least `retry_after`, when the failing dependency said
 /// how long to wait), or dead-letters it when no attempt is left.

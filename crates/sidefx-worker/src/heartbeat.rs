@@ -9,7 +9,7 @@ use sidefx_core::EffectId;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, warn};
 
-use crate::step::{StepContext, StepError};
+use crate::context::{StepContext, StepError};
 
 /// Runs `work` while renewing our claim on `effect_id`. `None` when the claim was lost (or
 /// could not be renewed in time): `work` was dropped, and the caller must not mark it done.

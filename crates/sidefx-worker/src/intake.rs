@@ -11,8 +11,8 @@ use sidefx_core::telemetry::untrusted;
 use sidefx_core::{DlqRecord, FailMode, RunCommand, now_ms};
 use tracing::{error, warn};
 
+use crate::context::{StepContext, StepError};
 use crate::outcome::StepOutcome;
-use crate::step::{StepContext, StepError};
 
 /// What intake decided about a decoded command.
 #[derive(Debug)]

@@ -1,15 +1,19 @@
 //! The sidefx worker: consumes `run.command`s from DriftQ and performs each side effect
 //! exactly once, through crashes, redeliveries, retries and re-sent requests.
 //!
-//! Start reading at [`step`] (the exactly-once state machine), then [`consume_loop`] (how
+//! Start reading at [`decision`] (what the exactly-once step decides) and [`step`] (how it
+//! carries the decision out), then [`consume_loop`] (how
 //! acks are ordered) and [`effect`] (the interface your own side effect implements).
 
 pub mod ack_tracker;
 pub mod acker;
+pub mod broken_step;
 pub mod chaos;
 pub mod claim_watch;
 pub mod config;
 pub mod consume_loop;
+pub mod context;
+pub mod decision;
 pub mod dlq_archive;
 pub mod effect;
 pub mod effect_failure;
@@ -46,9 +50,9 @@ pub use effect::{Effect, EffectCtx, EffectError, ProviderEffect, SideEffect, Tic
 pub use outcome::StepOutcome;
 
 use crate::claim_watch::ClaimWatch;
+use crate::context::StepContext;
 use crate::local_claims::LocalClaims;
 use crate::retry_policy::RetryPolicy;
-use crate::step::StepContext;
 use crate::subscription::Subscription;
 
 /// The integration guide's code compiles as a doctest (here, where both the claim table and

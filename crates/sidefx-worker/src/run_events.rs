@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use sidefx_core::{
-    EffectId, Event, PublishError, Receipt, RunCommand, RunId, RunStatus, SkipReason, now_ms,
-};
+use sidefx_core::{EffectId, Event, Receipt, RunCommand, RunId, RunStatus, SkipReason, now_ms};
 
 use crate::chaos::CrashPoint;
-use crate::step::{StepContext, StepError};
+use crate::context::{StepContext, StepError};
 use crate::step_metrics;
 
 /// `step.started`: a worker picked up attempt `cmd.attempt`.
@@ -156,15 +154,6 @@ pub fn run_dead_lettered(cmd: &RunCommand, error: &str) -> Event {
         run_id: cmd.run_id.clone(),
         step_id: cmd.step_id.clone(),
         error: error.to_owned(),
-    }
-}
-
-impl StepContext {
-    /// Publishes `event` to its run's topic. A failure fails the step (no ack): events are
-    /// keyed, so the redelivered step re-emits them and the broker drops the duplicates.
-    pub(crate) async fn emit(&self, event: Event) -> Result<(), PublishError> {
-        tracing::debug!(event = event.kind(), "emit");
-        self.publisher.event(&event).await
     }
 }
 

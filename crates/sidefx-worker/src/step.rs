@@ -1,5 +1,6 @@
 //! The exactly-once step: one command in, one [`StepOutcome`] out. This is the heart of the
-//! pattern; read it next to the state table in DESIGN.md. The step never acks: the consume
+//! pattern; read it next to the state table in docs/ARCHITECTURE.md, and
+//! [`decision`](crate::decision), where the step decides. The step never acks: the consume
 //! loop does, and only for outcomes that say so.
 //!
 //! Every write after the claim is fenced on this worker's owner name, and every publish uses
@@ -7,76 +8,22 @@
 //! failed publish) is always safe: that is what lets the loop answer *any* error with
 //! "don't ack, let DriftQ redeliver".
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use driftq_client::Message;
-use sidefx_core::{
-    Claim, Command, EffectId, EffectRow, MarkDone, NewClaim, PublishError, Publisher, RunCommand,
-    SkipReason, Store, StoreError, now_ms,
-};
-use tokio::sync::Notify;
+use sidefx_core::{Claim, Command, EffectId, MarkDone, NewClaim, RunCommand, SkipReason, now_ms};
 use tracing::{info, instrument, warn};
 
 use crate::chaos::{self, CrashPoint};
-use crate::claim_watch::ClaimWatch;
-use crate::effect::{Effect, EffectCtx, EffectError};
+pub use crate::context::{StepContext, StepError};
+use crate::decision::{Decision, Now, Rules, decide};
 use crate::effect_failure::{self, Recovery};
 use crate::intake::{self, Admission};
-use crate::local_claims::LocalClaims;
 use crate::outcome::StepOutcome;
-use crate::retry_policy::RetryPolicy;
-use crate::{failure, heartbeat, run_events};
+use crate::{broken_step, failure, heartbeat, run_events};
 
 /// Why the demo's forced failure fails (the `step.failed` reason, as in the original).
 const FORCED_FAILURE_REASON: &str = "forced_failure_before_side_effect";
-
-/// Everything a step needs; cheap to clone (handles only).
-#[derive(Debug, Clone)]
-pub struct StepContext {
-    /// Claims, runs and the retry outbox.
-    pub store: Store,
-    /// The side effect this worker performs (`WORKER_EFFECT`).
-    pub effect: Effect,
-    /// Events, retries and dead letters go out through this.
-    pub publisher: Publisher,
-    /// This process's owner name, for claims (the same name as its DriftQ consumer).
-    pub owner: String,
-    /// The DriftQ lease (how soon an unacked command is redelivered).
-    pub lease: Duration,
-    /// How long a claim protects its effect without a heartbeat.
-    pub claim_lease: Duration,
-    /// Claims of others this process watches, to time their expiry on its own clock.
-    pub claim_watch: ClaimWatch,
-    /// Backoff between attempts.
-    pub retry_policy: RetryPolicy,
-    /// Effects some task of this process is handling right now.
-    pub local_claims: LocalClaims,
-    /// Wakes the retry publisher when a retry is scheduled, so short backoffs are honoured.
-    pub retry_wakeup: Arc<Notify>,
-    /// The mutation check (debug builds only, `SIDEFX_MUTATION`): a step broken on purpose
-    /// so that tests can prove the evidence sees a double execution.
-    pub mutation: Option<crate::mutation::Mutation>,
-    /// `SIDEFX_CHAOS`: whether a command's chaos switches are honoured (see `intake`).
-    pub chaos: bool,
-}
-
-/// A step that could not finish. The command is not acked and DriftQ redelivers it.
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    /// The store failed (claim, mark done, run status, outbox).
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// An event, DLQ record or retry could not be published.
-    #[error("publish: {0}")]
-    Publish(#[from] PublishError),
-    /// The side effect failed, or its lookup did.
-    #[error("side effect: {0}")]
-    Effect(#[from] EffectError),
-    /// The retry command could not be serialized for the outbox.
-    #[error("encoding the retry command: {0}")]
-    Encode(#[from] serde_json::Error),
-}
 
 /// Decodes a delivered message, admits it (see [`intake`]) and runs the step on it.
 ///
@@ -94,7 +41,7 @@ pub async fn handle_message(ctx: &StepContext, msg: &Message) -> Result<StepOutc
     }
 }
 
-/// Runs one attempt of a command: the state machine of DESIGN.md, every row.
+/// Runs one attempt of a command: the state machine of docs/ARCHITECTURE.md, every row.
 #[instrument(
     name = "step",
     skip_all,
@@ -112,7 +59,7 @@ pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome
     }
 
     let outcome = match ctx.mutation {
-        Some(mutation) => mutation.run(ctx, cmd).await?,
+        Some(mutation) => broken_step::run(mutation, ctx, cmd).await?,
         None => exactly_once_effect(ctx, cmd).await?,
     };
     if matches!(
@@ -125,7 +72,9 @@ pub async fn run_step(ctx: &StepContext, cmd: &RunCommand) -> Result<StepOutcome
     Ok(outcome)
 }
 
-/// Decides, through the store's claim, whether this step performs the effect.
+/// Gathers what the decision needs (the claim, the effect's receipt when someone else's claim
+/// is in progress, the time), decides (see [`decision`](crate::decision)) and carries the
+/// decision out.
 async fn exactly_once_effect(
     ctx: &StepContext,
     cmd: &RunCommand,
@@ -152,124 +101,94 @@ async fn exactly_once_effect(
     let claim = NewClaim::for_command(cmd, ctx.owner.as_str(), ctx.claim_lease)?;
     let (claim, started) = tokio::join!(ctx.store.claim(claim), run_events::started(ctx, cmd));
     started?;
-    match claim? {
-        Claim::Acquired => {
-            info!(
-                decision = "acquired",
-                owner = %ctx.owner,
-                "claim decided: new claim, executing the effect",
-            );
-            execute(ctx, cmd, &effect_id, Claimed::Fresh).await
+    let claim = claim?;
+    let (receipt, watched) = match &claim {
+        Claim::InProgress(row) => {
+            let receipt = ctx.effect.lookup(&ctx.effect_ctx(cmd)).await?;
+            let watched = ctx.claim_watch.watched(row, tokio::time::Instant::now());
+            (receipt, watched)
         }
-        Claim::AlreadyDone(row) => {
-            // Possibly by another run of this business key: the effect is the key's, once.
-            info!(
-                decision = "already_done",
-                by_run = %row.run_id,
-                "claim decided: effect already done; skipping it"
-            );
-            let skipped = run_events::effect_skipped(cmd, SkipReason::AlreadyDone, &row.run_id);
-            ctx.emit(skipped).await?;
-            Ok(StepOutcome::AlreadyDone)
-        }
-        Claim::InProgress(row) => resolve_in_progress(ctx, cmd, &effect_id, &row).await,
-    }
+        Claim::Acquired | Claim::AlreadyDone(_) => (None, Duration::ZERO),
+    };
+    let now = Now {
+        wall_ms: now_ms(),
+        watched,
+    };
+    let rules = Rules {
+        owner: &ctx.owner,
+        claim_lease: ctx.claim_lease,
+        max_attempts: cmd.max_attempts,
+        key_retention: ctx.effect.key_retention(),
+    };
+    let decision = decide(&claim, receipt.as_ref(), now, &rules);
+    decision.log();
+    carry_out(ctx, cmd, &effect_id, decision).await
 }
 
-/// The row is `in_progress`: someone claimed the effect and did not finish. Heal, take over,
-/// or leave it alone, in that order of preference.
-async fn resolve_in_progress(
+/// Carries out a decision: the store writes, events and effect it calls for.
+async fn carry_out(
     ctx: &StepContext,
     cmd: &RunCommand,
     effect_id: &EffectId,
-    row: &EffectRow,
+    decision: Decision,
 ) -> Result<StepOutcome, StepError> {
-    // The effect's own receipt proves it happened (its owner died before mark-done): record
-    // it instead of doing it again. Not fenced on purpose: whoever owns the claim, it is done.
-    if let Some(receipt) = ctx.effect.lookup(&ctx.effect_ctx(cmd)).await? {
-        ctx.store.heal(effect_id, &receipt).await?;
-        info!(
-            decision = "healed",
-            previous_owner = ?row.owner,
-            receipt = ?receipt,
-            "claim decided: this effect's receipt found; marked done without repeating it",
-        );
-        ctx.emit(run_events::effect_healed(cmd)).await?;
-        return Ok(StepOutcome::Healed);
-    }
-    let previous = row.owner.clone().unwrap_or_default();
-    // Live unless both clocks agree it expired: the claimer's (the row's expiry, in wall time)
-    // and ours (watched unchanged for a full lease; see claim_watch.rs).
-    let expired = row.lease_expired(now_ms())
-        && ctx
-            .claim_watch
-            .watched_for(row, ctx.claim_lease, tokio::time::Instant::now());
-    if !expired && previous != ctx.owner {
-        info!(decision = "live_claim", owner = %previous, lease_expires_ms = ?row.lease_expires_ms,
-            "claim decided: another owner holds a live claim; leaving for redelivery");
-        let skipped = run_events::effect_skipped(cmd, SkipReason::AlreadyInProgress, &row.run_id);
-        ctx.emit(skipped).await?;
-        return Ok(StepOutcome::LeaveForRedelivery);
-    }
-    // Expired (its owner crashed or stalled), or our own claim from an attempt of this
-    // process that failed after claiming. Fenced: only one contender wins the takeover.
-    if !ctx
-        .store
-        .take_over(effect_id, &previous, &ctx.owner, ctx.claim_lease)
-        .await?
-    {
-        info!(
-            decision = "takeover_lost",
-            previous_owner = %previous,
-            "claim decided: someone else moved the claim first; leaving for redelivery",
-        );
-        return Ok(StepOutcome::LeaveForRedelivery);
-    }
-    // Every takeover counts in the row (`attempts`): a command whose worker dies mid-effect
-    // every time, or whose call never gets an outcome, would otherwise be redelivered
-    // forever. Past the run's attempts it ends in the DLQ, with the claim given back; the
-    // lookup above found no receipt, so nothing is recorded as done.
-    if row.attempts >= cmd.max_attempts {
-        ctx.store.release_claim(effect_id, &ctx.owner).await?;
-        let error = format!(
-            "effect_unfinished: claimed {} times without an outcome",
-            row.attempts.saturating_add(1)
-        );
-        warn!(
-            decision = "unfinished",
-            attempts = row.attempts,
-            "claim decided: {error}"
-        );
-        return failure::dead_letter(ctx, cmd, &error).await;
-    }
-    // The effect may have reached the provider when it was first claimed (its outcome was
-    // unknown, or its worker died mid-call), and the lookup above did not find it. Repeating
-    // the call is safe only while the provider still remembers the key; past that, a person
-    // decides (the DLQ record says why), the claim given back as for any dead letter.
-    if let Some(retention) = ctx.effect.key_retention() {
-        let age_ms = now_ms().saturating_sub(row.created_ms);
-        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        if age_ms >= retention_ms {
+    match decision {
+        Decision::Perform => execute(ctx, cmd, effect_id, Claimed::Fresh).await,
+        Decision::Skip { done_by } => {
+            let skipped = run_events::effect_skipped(cmd, SkipReason::AlreadyDone, &done_by);
+            ctx.emit(skipped).await?;
+            Ok(StepOutcome::AlreadyDone)
+        }
+        Decision::Heal { receipt, .. } => {
+            // Not fenced on purpose: whoever owns the claim, the receipt proves it is done.
+            ctx.store.heal(effect_id, &receipt).await?;
+            ctx.emit(run_events::effect_healed(cmd)).await?;
+            Ok(StepOutcome::Healed)
+        }
+        Decision::LeaveLive { run, .. } => {
+            let skipped = run_events::effect_skipped(cmd, SkipReason::AlreadyInProgress, &run);
+            ctx.emit(skipped).await?;
+            Ok(StepOutcome::LeaveForRedelivery)
+        }
+        Decision::TakeOver { previous, claim } => {
+            if !take_over(ctx, effect_id, &previous).await? {
+                return Ok(StepOutcome::LeaveForRedelivery);
+            }
+            ctx.emit(run_events::effect_taken_over(cmd, &previous))
+                .await?;
+            execute(ctx, cmd, effect_id, Claimed::TakenOver { claim }).await
+        }
+        Decision::GiveUp { previous, reason } => {
+            // Taken first, so that one contender alone dead-letters the run; then given back,
+            // as for any dead letter. No receipt was found, so nothing is recorded as done.
+            if !take_over(ctx, effect_id, &previous).await? {
+                return Ok(StepOutcome::LeaveForRedelivery);
+            }
             ctx.store.release_claim(effect_id, &ctx.owner).await?;
-            let error = format!(
-                "idempotency_window_passed: first claimed {} s ago, the provider keeps keys \
-                 for {} s; not repeated automatically",
-                age_ms / 1000,
-                retention.as_secs()
-            );
-            warn!(decision = "window_passed", age_ms, "claim decided: {error}");
-            return failure::dead_letter(ctx, cmd, &error).await;
+            failure::dead_letter(ctx, cmd, &reason.dead_letter_error()).await
         }
     }
-    info!(
-        decision = "taken_over",
-        previous_owner = %previous,
-        "claim decided: expired claim taken over, executing the effect",
-    );
-    ctx.emit(run_events::effect_taken_over(cmd, &previous))
+}
+
+/// The fenced takeover: moves the claim from `previous` to us, unless someone moved it first.
+async fn take_over(
+    ctx: &StepContext,
+    effect_id: &EffectId,
+    previous: &str,
+) -> Result<bool, StepError> {
+    let won = ctx
+        .store
+        .take_over(effect_id, previous, &ctx.owner, ctx.claim_lease)
         .await?;
-    let claim = row.attempts.saturating_add(1);
-    execute(ctx, cmd, effect_id, Claimed::TakenOver { claim }).await
+    if won {
+        ctx.claim_watch.forget(effect_id);
+    } else {
+        info!(
+            previous_owner = %previous,
+            "takeover lost: someone else moved the claim first; leaving for redelivery",
+        );
+    }
+    Ok(won)
 }
 
 /// How this step came to hold the claim.
@@ -358,14 +277,6 @@ async fn execute(
         Claimed::Fresh => StepOutcome::Done,
         Claimed::TakenOver { .. } => StepOutcome::TakenOver,
     })
-}
-
-impl StepContext {
-    /// What the effect gets for `cmd`: its identity, key and command, and a deadline one
-    /// claim lease from now.
-    pub fn effect_ctx(&self, cmd: &RunCommand) -> EffectCtx {
-        EffectCtx::for_command(cmd, self.claim_lease)
-    }
 }
 
 /// Announces the deliberate crash on the run's event stream (so a watcher sees why the run

@@ -9,7 +9,7 @@ use super::args::TortureArgs;
 use super::scenario::{Chaos, Scenario};
 use crate::stack::effect::EffectMode;
 
-/// The four crash points of DESIGN.md (`--matrix-crash-points`; the names are the
+/// The four crash points of docs/ARCHITECTURE.md (`--matrix-crash-points`; the names are the
 /// `fail_mode` values, with underscores or dashes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CrashPoint {
