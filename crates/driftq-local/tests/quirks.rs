@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sidefx_testkit::poll_until;
 
 const WAIT: Duration = Duration::from_secs(3);
 
@@ -37,9 +38,10 @@ async fn dlq_backpressure_pins_the_message_in_flight() {
     let mut source = b.consume("topic=big&group=g&owner=o&lease_ms=300");
     source.take(2, WAIT).await;
     // Both copies land on dlq.big partition 0 (empty key); 2 × 40 000 bytes do not fit.
-    let dlq_created =
-        || async { b.get("/v1/topics").await.1 == json!({"topics":["big","dlq.big"]}) };
-    assert!(common::eventually(WAIT, dlq_created).await);
+    poll_until("the DLQ topic dlq.big to be created", WAIT, || async {
+        (b.get("/v1/topics").await.1 == json!({"topics":["big","dlq.big"]})).then_some(())
+    })
+    .await;
     let mut dlq = b.consume("topic=dlq.big&group=d&owner=o&lease_ms=5000");
     let first = dlq.take(1, WAIT).await.remove(0);
     let wal = b.wal.clone();
@@ -49,7 +51,10 @@ async fn dlq_backpressure_pins_the_message_in_flight() {
             .count()
     };
     // Retried (and persisted) on every tick while the source group has a stream.
-    assert!(common::eventually(WAIT, || async { failures() >= 3 }).await);
+    poll_until("three persisted DLQ publish failures", WAIT, || async {
+        (failures() >= 3).then_some(())
+    })
+    .await;
     // Neither redelivered nor dropped: both partitions of the source still hold one in flight.
     let inflight =
         |p: u32| format!("inflight_messages{{topic=\"big\",group=\"g\",partition=\"{p}\"}}");

@@ -5,10 +5,11 @@
 
 mod common;
 
-use common::{TestApp, poll_until, read_all, read_group, value};
+use common::{DEADLINE, TestApp, read_all, read_group, value};
 use driftq_client::ProduceRequest;
 use serde_json::{Value, json};
 use sidefx_core::{COMMANDS_PARTITIONS, COMMANDS_TOPIC, RunRow, RunStatus, Store};
+use sidefx_testkit::poll_until;
 
 async fn store(app: &TestApp) -> Store {
     Store::open(&app.config.store.db_path).await.expect("store")
@@ -22,7 +23,7 @@ async fn stored_runs(app: &TestApp) -> Vec<RunRow> {
 /// Waits until the outbox owes the broker nothing.
 async fn wait_outbox_empty(app: &TestApp) {
     let store = store(app).await;
-    poll_until(|| async {
+    poll_until("the run outbox to be empty", DEADLINE, || async {
         let owed = store.pending_run_count().await.expect("count");
         (owed == 0).then_some(())
     })
@@ -103,7 +104,7 @@ async fn a_full_commands_partition_delays_an_accepted_run_and_degrades_health() 
     let body = json!({"business_key": "order-full"});
     let run_id = accepted(&app, &body, Some("full-1")).await;
     // The broker itself is healthy: only a full partition refuses the command.
-    let health = poll_until(|| async {
+    let health = poll_until("a degraded /healthz", DEADLINE, || async {
         let (status, health) = app.get_json("/healthz").await;
         (status == 200 && health["status"] == "degraded").then_some(health)
     })

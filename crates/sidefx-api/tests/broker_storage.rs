@@ -13,6 +13,7 @@ use std::process::Command;
 use common::{ApiServer, api_config};
 use driftq_local::BrokerConfig;
 use sidefx_core::Store;
+use sidefx_testkit::poll_until;
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -82,15 +83,19 @@ async fn runs_accepted_while_the_brokers_disk_is_full_are_published_once_it_has_
         }
     };
     let mut n = 0;
-    common::poll_until(|| {
-        n += 1;
-        let (http, during) = (http.clone(), run(&format!("during-{n}")));
-        async move {
-            assert_eq!(during.await.unwrap().status(), 200);
-            let health = health(http).await;
-            (health["status"] == "degraded").then_some(())
-        }
-    })
+    poll_until(
+        "a degraded health while the disk is full",
+        common::DEADLINE,
+        || {
+            n += 1;
+            let (http, during) = (http.clone(), run(&format!("during-{n}")));
+            async move {
+                assert_eq!(during.await.unwrap().status(), 200);
+                let health = health(http).await;
+                (health["status"] == "degraded").then_some(())
+            }
+        },
+    )
     .await;
     assert_eq!(
         health(http.clone()).await,
@@ -105,10 +110,12 @@ async fn runs_accepted_while_the_brokers_disk_is_full_are_published_once_it_has_
     );
 
     std::fs::remove_file(filler).unwrap();
-    common::poll_until(|| async { (store.pending_run_count().await.unwrap() == 0).then_some(()) })
-        .await;
+    poll_until("the run outbox to be empty", common::DEADLINE, || async {
+        (store.pending_run_count().await.unwrap() == 0).then_some(())
+    })
+    .await;
     assert_eq!(run("after").await.unwrap().status(), 200);
-    let recovered = common::poll_until(|| async {
+    let recovered = poll_until("health to be ok again", common::DEADLINE, || async {
         let health = health(http.clone()).await;
         (health["status"] == "ok").then_some(health)
     })

@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{ApiServer, SseReader, TestApp, poll_until};
+use common::{ApiServer, DEADLINE, SseReader, TestApp};
 use driftq_client::ProduceRequest;
 use serde_json::{Value, json};
 use sidefx_core::{Event, Publisher, RunId, now_ms};
+use sidefx_testkit::poll_until;
 
 async fn create_run(app: &TestApp) -> String {
     let response = app
@@ -98,7 +99,7 @@ async fn sse_recreates_an_events_topic_the_broker_forgot() {
     // Only the stream's recovery can bring the topic back.
     let client = app.driftq();
     let topic = format!("sidefx.events.{run_id}");
-    poll_until(|| async {
+    poll_until("the run's events topic", DEADLINE, || async {
         let topics = client.list_topics().await.ok()?;
         topics.contains(&topic).then_some(())
     })

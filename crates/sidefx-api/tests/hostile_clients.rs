@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::{ApiServer, DEADLINE, api_config, spawn_broker};
+use sidefx_testkit::poll_until;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -180,7 +181,7 @@ async fn one_client_may_hold_only_its_share_of_streams() {
     assert_eq!(body["error"], "too_many_streams");
     // A closed stream frees its place.
     drop(open.pop());
-    let _reopened = common::poll_until(|| async {
+    let _reopened = poll_until("a stream to open in the freed place", DEADLINE, || async {
         let (tcp, head) = open_stream(me, addr_of(&api), &run_id, 99).await;
         head.starts_with("HTTP/1.1 200").then_some(tcp)
     })

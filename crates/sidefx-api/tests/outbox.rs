@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::{ApiServer, api_config, poll_until, read_all, spawn_broker, value};
+use common::{ApiServer, DEADLINE, api_config, read_all, spawn_broker, value};
 use sidefx_core::{
     BusinessKey, COMMANDS_PARTITIONS, COMMANDS_TOPIC, CreateRun, FailMode, NewRun, RunId,
     RunRequest, RunStatus, Store,
 };
+use sidefx_testkit::poll_until;
 
 /// Stores a run as `POST /runs` does (run and outbox row, due at once), without publishing.
 async fn accepted_unpublished(store: &Store, key: &str) -> RunId {
@@ -54,7 +55,10 @@ async fn a_restarted_api_publishes_what_it_owed_and_clears_what_it_had_published
         .unwrap();
 
     let api = ApiServer::start(&config).await;
-    poll_until(|| async { (store.pending_run_count().await.unwrap() == 0).then_some(()) }).await;
+    poll_until("the run outbox to be empty", DEADLINE, || async {
+        (store.pending_run_count().await.unwrap() == 0).then_some(())
+    })
+    .await;
     let commands = read_all(&client, COMMANDS_TOPIC).await;
     let runs: Vec<_> = commands
         .iter()

@@ -7,9 +7,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{StacksDir, poll, sidefx, text};
+use common::{StacksDir, sidefx, text};
 use sidefx_cli::api_client::{ApiClient, Attempts, Problem};
 use sidefx_core::{BusinessKey, FailMode, RunId, RunRequest, RunStatus};
+use sidefx_testkit::poll_until;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -58,7 +59,7 @@ async fn every_route_of_a_real_api_reads_into_its_type() {
             .expect("the stream stays open until the run completed");
         kinds.push(event.data);
     }
-    let done = poll(
+    let done = poll_until(
         "the run's durable status",
         Duration::from_secs(30),
         async || {
@@ -74,7 +75,7 @@ async fn every_route_of_a_real_api_reads_into_its_type() {
         None
     );
 
-    let verified = poll("a clean verify", Duration::from_secs(30), async || {
+    let verified = poll_until("a clean verify", Duration::from_secs(30), async || {
         let answer = api.verify(true).await.unwrap();
         answer.report.clean.then_some(answer)
     })

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use std::process::Command;
 
-use common::{SIDEFX, StacksDir, poll, require_service_binaries, run, sidefx, text};
+use common::{SIDEFX, StacksDir, require_service_binaries, run, sidefx, text};
+use sidefx_testkit::poll_until;
 
 /// More runs than DriftQ buffers for 8 partitions (100 each) before refusing, plus the
 /// outbox's bound.
@@ -129,7 +130,7 @@ async fn a_full_broker_pushes_back_and_nothing_is_lost_when_workers_return() {
 
     // Re-send each refused request with its key until the broker has room again.
     for run in runs.iter_mut().filter(|r| r.run_id.is_none()) {
-        let id = poll(
+        let id = poll_until(
             "a refused run to be accepted",
             Duration::from_secs(60),
             async || post(&client, &api, run).await.ok(),
@@ -145,7 +146,7 @@ async fn a_full_broker_pushes_back_and_nothing_is_lost_when_workers_return() {
             "completed"
         };
         let url = format!("{api}/runs/{id}");
-        let status = poll(
+        let status = poll_until(
             "every run to finish",
             Duration::from_secs(180),
             async || {
@@ -159,7 +160,7 @@ async fn a_full_broker_pushes_back_and_nothing_is_lost_when_workers_return() {
         assert_eq!(status, want, "run {id} ({})", run.key);
     }
     let dead = runs.iter().filter(|r| r.dead_letter).count();
-    let archived = poll(
+    let archived = poll_until(
         "every dead letter to be archived",
         Duration::from_secs(30),
         async || {

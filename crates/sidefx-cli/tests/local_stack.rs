@@ -7,13 +7,14 @@ mod common;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use common::{require_service_binaries, text};
+use sidefx_testkit::poll_until_blocking;
 
 /// Longest any single `sidefx` command of these tests may take (a stack start waits up to a
 /// minute for its services); it is killed by its PID after that.
@@ -62,14 +63,6 @@ fn gone(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_err()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn local_stack_runs_both_demos_and_stops() {
     require_service_binaries();
@@ -115,8 +108,8 @@ fn local_stack_runs_both_demos_and_stops() {
     let down = stack.sidefx(&["down"]);
     assert!(down.status.success(), "{}", text(&down));
     assert!(stack.state().is_none(), "down removes the state file");
-    wait_until("every process to exit", Duration::from_secs(10), || {
-        pids.iter().all(|pid| gone(*pid))
+    poll_until_blocking("every process to exit", Duration::from_secs(10), || {
+        pids.iter().all(|pid| gone(*pid)).then_some(())
     });
 }
 

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{SIDEFX, StacksDir, require_service_binaries, text};
+use sidefx_testkit::poll_until;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -73,7 +74,7 @@ async fn status_lists_every_worker_and_reports_a_stack_the_supervisor_stopped() 
     let client = reqwest::Client::new();
     for metrics_port in [port, port + 1] {
         let url = format!("http://127.0.0.1:{metrics_port}/metrics");
-        common::poll(&url, Duration::from_secs(30), async || {
+        poll_until(&url, Duration::from_secs(30), async || {
             let response = client.get(&url).send().await.ok()?;
             response.status().is_success().then_some(())
         })
@@ -93,7 +94,7 @@ async fn status_lists_every_worker_and_reports_a_stack_the_supervisor_stopped() 
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let report = common::poll("the stack to stop", Duration::from_secs(60), async || {
+    let report = poll_until("the stack to stop", Duration::from_secs(60), async || {
         let (code, report) = status(dir);
         (report["state"] == "stopped").then_some((code, report))
     })
@@ -112,7 +113,7 @@ async fn a_crash_looping_worker_makes_status_fail_with_its_error() {
     let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = taken.local_addr().unwrap().port();
     up_two_workers(dir, format!("127.0.0.1:{port}"));
-    let report = common::poll("a crash loop", Duration::from_secs(60), async || {
+    let report = poll_until("a crash loop", Duration::from_secs(60), async || {
         let (code, report) = status(dir);
         (process(&report, "worker")["status"] == "crash-looping").then_some((code, report))
     })

@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{charge, eventually, expect_charge, rejected, start_with};
+use common::{charge, expect_charge, rejected, start_with};
 use sidefx_provider::wire::error_code;
 use sidefx_provider::{ChargeReply, ClientError, FaultRates, ProviderClient, Rate};
+use sidefx_testkit::poll_until;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -23,7 +24,7 @@ async fn a_concurrent_request_with_an_in_flight_key_gets_409() {
     let client = provider.client.clone();
     let first =
         tokio::spawn(async move { client.create_charge("key-1", &charge("order-1", 100)).await });
-    eventually(WAIT, "the key in flight", || async {
+    poll_until("the key in flight", WAIT, || async {
         let ledger = provider.ledger().await;
         ledger.in_flight.contains(&"key-1".to_owned()).then_some(())
     })
@@ -190,7 +191,7 @@ async fn a_client_timeout_is_unknown_and_retrying_the_key_charges_once() {
     // Whether or not the held request still commits, retrying the key ends with one charge:
     // 409 while it is held, then its replay (or a real execution if it died unanswered).
     provider.faults.set_rates(FaultRates::default());
-    let charge = eventually(WAIT, "the retry to be answered with a charge", || async {
+    let charge = poll_until("the retry to be answered with a charge", WAIT, || async {
         match provider
             .client
             .create_charge("key-1", &request)

@@ -4,22 +4,22 @@ mod common;
 
 use std::time::Duration;
 
-use common::stack::Stack;
 use serde::Deserialize;
 use serde_json::json;
 use sidefx_core::{DlqRecord, RunStatus};
+use sidefx_testkit::poll_until;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_run_retries_then_performs_the_effect_once() {
-    let mut stack = Stack::start(1).await;
+    let mut stack = common::stack().spawn().await;
     let body = json!({"business_key": "demo-1", "fail_before_effect_n": 1, "max_attempts": 5});
     let run = stack.post_run(body, None).await;
     stack
         .wait_status(&run, RunStatus::Completed, DEADLINE)
         .await;
-    stack.assert_effect_once(&run).await;
+    stack.assert_run_charged_once(&run).await;
     let events = common::events_until(&stack.client, &run, DEADLINE, |e| {
         e.iter().any(|e| e.kind() == "run.completed")
     })
@@ -52,7 +52,7 @@ async fn demo_run_retries_then_performs_the_effect_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_posts_with_one_idempotency_key_make_one_run() {
-    let mut stack = Stack::start(1).await;
+    let mut stack = common::stack().spawn().await;
     let body = json!({"business_key": "idem-1"});
     let (a, b) = tokio::join!(
         stack.post_run(body.clone(), Some("client-key-1")),
@@ -60,7 +60,7 @@ async fn concurrent_posts_with_one_idempotency_key_make_one_run() {
     );
     assert_eq!(a, b, "one run for one Idempotency-Key");
     stack.wait_status(&a, RunStatus::Completed, DEADLINE).await;
-    stack.assert_effect_once(&a).await;
+    stack.assert_run_charged_once(&a).await;
     assert_eq!(stack.ticket_count().await, 1);
     assert_eq!(stack.store.list_runs(100).await.expect("runs").len(), 1);
 }
@@ -72,7 +72,7 @@ struct DlqPage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhausted_attempts_end_in_the_dlq_archive() {
-    let mut stack = Stack::start(1).await;
+    let mut stack = common::stack().spawn().await;
     let body = json!({"business_key": "dlq-1", "fail_before_effect_n": 9, "max_attempts": 3});
     let run = stack.post_run(body, None).await;
     let row = stack
@@ -81,7 +81,7 @@ async fn exhausted_attempts_end_in_the_dlq_archive() {
     assert_eq!(row.attempts, 3);
     let url = format!("{}/debug/dlq", stack.api_url);
     let http = stack.http.clone();
-    let items = common::poll("the dead letter in /debug/dlq", DEADLINE, || async {
+    let items = poll_until("the dead letter in /debug/dlq", DEADLINE, || async {
         let page: DlqPage = http.get(&url).send().await.ok()?.json().await.ok()?;
         (!page.items.is_empty()).then_some(page.items)
     })
@@ -95,7 +95,7 @@ async fn exhausted_attempts_end_in_the_dlq_archive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_and_exits_zero() {
-    let mut stack = Stack::start(1).await;
+    let mut stack = common::stack().spawn().await;
     let run = stack
         .post_run(json!({"business_key": "term-1"}), None)
         .await;

@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::stack::{Effect, Stack};
 use serde_json::json;
 use sidefx_core::{EffectStatus, Event, RunStatus};
 use sidefx_provider::FaultRates;
+use sidefx_testkit::Effect;
 
 /// The event that names how the restarted worker recovered.
 const TAKEN_OVER: &str = "side_effect.taken_over";
@@ -18,7 +18,7 @@ const HEALED: &str = "side_effect.healed";
 const SKIPPED: &str = "side_effect.skipped";
 
 async fn crash_and_recover(effect: Effect, fail_mode: &str, recovery: &str) {
-    let mut stack = Stack::start_with(1, effect).await;
+    let mut stack = common::stack().effect(effect).spawn().await;
     let body = json!({"business_key": format!("crash-{fail_mode}"), "fail_mode": fail_mode});
     let run = stack.post_run(body, None).await;
     stack
@@ -30,7 +30,7 @@ async fn crash_and_recover(effect: Effect, fail_mode: &str, recovery: &str) {
         "one crash, then the restarted worker finished:\n{}",
         stack.logs()
     );
-    stack.assert_effect_once(&run).await;
+    stack.assert_run_charged_once(&run).await;
     assert_eq!(stack.ticket_count().await, 1);
     let effects = stack.store.list_effects(100).await.expect("effects");
     assert!(

@@ -5,16 +5,16 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::stack::Stack;
 use futures::StreamExt;
 use serde_json::json;
 use sidefx_core::{EffectStatus, RunStatus};
+use sidefx_testkit::poll_until;
 
 const RUNS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_two_hundred_runs_no_duplicates() {
-    let mut stack = Stack::start(3).await;
+    let mut stack = common::stack().workers(3).spawn().await;
     stack.wait_workers_ready(Duration::from_secs(30)).await;
     let runs: Vec<_> = futures::stream::iter(0..RUNS)
         .map(|i| stack.post_run(json!({"business_key": format!("load-{i}")}), None))
@@ -22,7 +22,7 @@ async fn three_workers_two_hundred_runs_no_duplicates() {
         .collect()
         .await;
     let store = stack.store.clone();
-    common::poll("200 completed runs", Duration::from_secs(180), || {
+    poll_until("200 completed runs", Duration::from_secs(180), || {
         stack.supervise();
         let store = store.clone();
         async move {

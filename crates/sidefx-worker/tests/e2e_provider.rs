@@ -8,20 +8,23 @@ mod common;
 
 use std::time::Duration;
 
-use common::stack::{Effect, Stack};
 use serde_json::json;
 use sidefx_core::{BusinessKey, Event, RunStatus};
 use sidefx_provider::{FaultRates, Rate};
+use sidefx_testkit::{Effect, TestStack, poll_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-async fn completes_with_one_charge(rates: FaultRates, key: &str) -> Stack {
-    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+async fn completes_with_one_charge(rates: FaultRates, key: &str) -> TestStack {
+    let mut stack = common::stack()
+        .effect(Effect::Provider(rates))
+        .spawn()
+        .await;
     let run = stack.post_run(json!({ "business_key": key }), None).await;
     stack
         .wait_status(&run, RunStatus::Completed, DEADLINE)
         .await;
-    stack.assert_effect_once(&run).await;
+    stack.assert_run_charged_once(&run).await;
     stack
 }
 
@@ -50,12 +53,15 @@ async fn a_503_before_commit_is_retried_with_the_same_key() {
         fail_before_commit: Rate::ALWAYS,
         ..FaultRates::default()
     };
-    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let mut stack = common::stack()
+        .effect(Effect::Provider(rates))
+        .spawn()
+        .await;
     let run = stack
         .post_run(json!({ "business_key": "flaky" }), None)
         .await;
     let key = "charge_card:flaky".to_owned();
-    common::poll("two refused attempts", DEADLINE, || async {
+    poll_until("two refused attempts", DEADLINE, || async {
         let ledger = stack.ledger().await;
         (ledger.requests_per_key.get(&key).copied().unwrap_or(0) >= 2).then_some(())
     })
@@ -65,7 +71,7 @@ async fn a_503_before_commit_is_retried_with_the_same_key() {
     stack
         .wait_status(&run, RunStatus::Completed, DEADLINE)
         .await;
-    stack.assert_effect_once(&run).await;
+    stack.assert_run_charged_once(&run).await;
     let ledger = stack.ledger().await;
     assert!(ledger.requests_per_key[&key] >= 3, "{ledger:?}");
     assert_eq!(
@@ -77,7 +83,10 @@ async fn a_503_before_commit_is_retried_with_the_same_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_card_is_dead_lettered_at_once_and_never_charged() {
-    let mut stack = Stack::start_with(1, Effect::Provider(FaultRates::default())).await;
+    let mut stack = common::stack()
+        .effect(Effect::Provider(FaultRates::default()))
+        .spawn()
+        .await;
     let body = json!({ "business_key": "decline-42", "max_attempts": 3 });
     let run = stack.post_run(body, None).await;
     stack
@@ -103,7 +112,10 @@ async fn a_provider_that_stays_down_exhausts_the_attempts_then_dead_letters() {
         fail_before_commit: Rate::ALWAYS,
         ..FaultRates::default()
     };
-    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let mut stack = common::stack()
+        .effect(Effect::Provider(rates))
+        .spawn()
+        .await;
     let body = json!({ "business_key": "down", "max_attempts": 3 });
     let run = stack.post_run(body, None).await;
     stack
@@ -141,7 +153,11 @@ async fn a_charge_slower_than_the_broker_lease_is_requested_once_by_two_workers(
         slow_for: Duration::from_millis(2500),
         ..FaultRates::default()
     };
-    let mut stack = Stack::start_with(0, Effect::Provider(rates)).await;
+    let mut stack = common::stack()
+        .workers(0)
+        .effect(Effect::Provider(rates))
+        .spawn()
+        .await;
     stack.set_worker_env("DRIFTQ_OWNER", "shared-name");
     // DriftQ redelivers after 1 s; the claim lease (renewed by the heartbeat) and the
     // provider timeout are longer than the charge.
@@ -157,7 +173,7 @@ async fn a_charge_slower_than_the_broker_lease_is_requested_once_by_two_workers(
     stack
         .wait_status(&run, RunStatus::Completed, DEADLINE)
         .await;
-    stack.assert_effect_once(&run).await;
+    stack.assert_run_charged_once(&run).await;
     let ledger = stack.ledger().await;
     assert_eq!(ledger.requests_per_key.get(&key), Some(&1), "{ledger:?}");
 }
@@ -167,7 +183,10 @@ async fn a_charge_slower_than_the_broker_lease_is_requested_once_by_two_workers(
 /// effect, naming the run that did it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_for_one_order_charge_it_once() {
-    let mut stack = Stack::start_with(1, Effect::Provider(FaultRates::default())).await;
+    let mut stack = common::stack()
+        .effect(Effect::Provider(FaultRates::default()))
+        .spawn()
+        .await;
     let first = stack
         .post_run(json!({ "business_key": "order-42" }), None)
         .await;
@@ -181,7 +200,7 @@ async fn two_runs_for_one_order_charge_it_once() {
     stack
         .wait_status(&second, RunStatus::Completed, DEADLINE)
         .await;
-    stack.assert_effect_once(&second).await;
+    stack.assert_run_charged_once(&second).await;
     let ledger = stack.ledger().await;
     assert_eq!(ledger.total_charges, 1, "{ledger:?}");
     let events = common::events_until(&stack.client, &second, DEADLINE, |e| {
@@ -203,7 +222,10 @@ async fn a_dead_lettered_effect_does_not_block_a_later_run_of_its_key() {
         fail_before_commit: Rate::ALWAYS,
         ..FaultRates::default()
     };
-    let mut stack = Stack::start_with(1, Effect::Provider(rates)).await;
+    let mut stack = common::stack()
+        .effect(Effect::Provider(rates))
+        .spawn()
+        .await;
     let body = json!({ "business_key": "order-7", "max_attempts": 2 });
     let first = stack.post_run(body.clone(), None).await;
     stack
@@ -215,7 +237,7 @@ async fn a_dead_lettered_effect_does_not_block_a_later_run_of_its_key() {
     stack
         .wait_status(&second, RunStatus::Completed, DEADLINE)
         .await;
-    stack.assert_effect_once(&second).await;
+    stack.assert_run_charged_once(&second).await;
 }
 
 /// The harness can fail: with the step broken on purpose, a crash before the ack makes the
@@ -223,7 +245,7 @@ async fn a_dead_lettered_effect_does_not_block_a_later_run_of_its_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mutation_shows_as_a_double_execution_in_both_ledgers() {
     for effect in [Effect::Ticket, Effect::Provider(FaultRates::default())] {
-        let mut stack = Stack::start_with(0, effect).await;
+        let mut stack = common::stack().workers(0).effect(effect).spawn().await;
         stack.set_worker_env("SIDEFX_MUTATION", "rerun_effect");
         stack.add_worker();
         let body = json!({"business_key": "mutant", "fail_mode": "crash_after_effect_before_ack"});
@@ -247,7 +269,11 @@ async fn the_mutation_shows_as_a_double_execution_in_both_ledgers() {
 /// the worker died between claim and charge, and the retention is one second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_older_than_the_providers_key_retention_is_dead_lettered_not_repeated() {
-    let mut stack = Stack::start_with(0, Effect::Provider(FaultRates::default())).await;
+    let mut stack = common::stack()
+        .workers(0)
+        .effect(Effect::Provider(FaultRates::default()))
+        .spawn()
+        .await;
     stack.set_worker_env("PROVIDER_KEY_RETENTION_SECS", "1");
     stack.add_worker();
     let body = json!({"business_key": "too-late", "fail_mode": "crash_after_claim_before_effect"});
@@ -262,7 +288,7 @@ async fn a_claim_older_than_the_providers_key_retention_is_dead_lettered_not_rep
         None,
         "never sent: {ledger:?}"
     );
-    let record = common::poll("the DLQ record to be archived", DEADLINE, || async {
+    let record = poll_until("the DLQ record to be archived", DEADLINE, || async {
         let dead = stack
             .store
             .list_dead_letters(10)

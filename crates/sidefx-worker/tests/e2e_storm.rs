@@ -13,12 +13,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::stack::{Effect, Stack};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use sidefx_core::RunId;
 use sidefx_provider::{FaultRates, Rate};
+use sidefx_testkit::{Effect, TestStack, assert_charged_once, charges_of};
 
 /// Orders of the CI run; `SIDEFX_STORM_ORDERS` runs a larger storm by hand.
 const ORDERS: usize = 60;
@@ -41,7 +41,7 @@ fn reposted(i: usize) -> bool {
 }
 
 /// The run's status as `GET /runs/{id}` reports it.
-async fn status(stack: &Stack, run: &RunId) -> String {
+async fn status(stack: &TestStack, run: &RunId) -> String {
     let view: Value = stack
         .http
         .get(format!("{}/runs/{run}", stack.api_url))
@@ -80,7 +80,11 @@ async fn storm(mutation: Option<&str>) -> Storm {
         slow_for: Duration::from_millis(2500),
         ..FaultRates::default()
     };
-    let mut stack = Stack::start_with(0, Effect::Provider(rates)).await;
+    let mut stack = common::stack()
+        .workers(0)
+        .effect(Effect::Provider(rates))
+        .spawn()
+        .await;
     if let Some(mutation) = mutation {
         stack.set_worker_env("SIDEFX_MUTATION", mutation);
     }
@@ -94,7 +98,7 @@ async fn storm(mutation: Option<&str>) -> Storm {
     let mut runs: BTreeMap<String, Vec<RunId>> = BTreeMap::new();
     let mut kills = 0u32;
     let mut next_kill = Instant::now() + KILL_EVERY;
-    let mut storm = |stack: &mut Stack, kills: &mut u32| {
+    let mut storm = |stack: &mut TestStack, kills: &mut u32| {
         stack.supervise();
         if Instant::now() >= next_kill {
             let slot = *kills as usize % 3;
@@ -180,16 +184,16 @@ async fn every_order_is_charged_once_through_kills_faults_declines_and_reposts()
     assert!(kills >= 5, "the storm killed {kills} workers");
     let mut declined = 0;
     for (key, ids) in &runs {
-        let charges = ledger.charges_per_reference.get(key).copied().unwrap_or(0);
-        let want = if key.starts_with("decline-") {
+        let end = if key.starts_with("decline-") {
             declined += 1;
-            (0, "dead_lettered")
+            assert_eq!(charges_of(&ledger, key), 0, "charges of {key}: {ledger:?}");
+            "dead_lettered"
         } else {
-            (1, "completed")
+            assert_charged_once(&ledger, key);
+            "completed"
         };
-        assert_eq!(charges, want.0, "charges of {key}: {ledger:?}");
         for run in ids {
-            assert_eq!(ends[run], want.1, "run {run} of {key}");
+            assert_eq!(ends[run], end, "run {run} of {key}");
         }
     }
     let orders = orders();

@@ -7,16 +7,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::stack::Stack;
 use driftq_client::ProduceRequest;
 use sidefx_core::{COMMANDS_TOPIC, Command, RunCommand};
+use sidefx_testkit::{TestStack, poll_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the forged lines start with: a timestamp and level, as the text format writes them.
 const FORGED_PREFIX: &str = "2099-01-01T00:00:00.000000Z  INFO";
 
-async fn produce(stack: &Stack, value: String) {
+async fn produce(stack: &TestStack, value: String) {
     stack
         .client
         .produce(&ProduceRequest::new(COMMANDS_TOPIC, value))
@@ -26,7 +26,7 @@ async fn produce(stack: &Stack, value: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_value_cannot_forge_log_lines() {
-    let mut stack = Stack::start(0).await;
+    let mut stack = common::stack().workers(0).spawn().await;
     stack.set_worker_env("LOG_FORMAT", "text");
     stack.add_worker();
     stack.wait_workers_ready(DEADLINE).await;
@@ -36,7 +36,7 @@ async fn a_command_value_cannot_forge_log_lines() {
         "x".repeat(8 * 1024)
     );
     produce(&stack, forged).await;
-    let log = common::poll("the undecodable command's log line", DEADLINE, || {
+    let log = poll_until("the undecodable command's log line", DEADLINE, || {
         let log = std::fs::read_to_string(stack.log_path(1)).unwrap_or_default();
         async move { log.contains("undecodable command").then_some(log) }
     })
@@ -67,7 +67,7 @@ async fn a_command_value_cannot_forge_log_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_for_an_unknown_run_is_dead_lettered_not_executed() {
-    let mut stack = Stack::start(1).await;
+    let mut stack = common::stack().spawn().await;
     stack.wait_workers_ready(DEADLINE).await;
     let ghost: RunCommand = common::command("ghost-run");
     produce(
@@ -76,7 +76,7 @@ async fn a_command_for_an_unknown_run_is_dead_lettered_not_executed() {
     )
     .await;
     let store = stack.store.clone();
-    let record = common::poll("the refusal in the dead-letter archive", DEADLINE, || {
+    let record = poll_until("the refusal in the dead-letter archive", DEADLINE, || {
         let (store, run_id) = (store.clone(), ghost.run_id.clone());
         async move {
             let records = store.list_dead_letters(10).await.expect("list");

@@ -7,14 +7,14 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::stack::{Stack, WorkerProcess};
 use serde_json::json;
 use sidefx_core::RunStatus;
+use sidefx_testkit::{TestStack, WorkerProcess, poll_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Starts a worker on the stack's broker and store whose metrics listener binds port 0.
-fn spawn_worker(stack: &Stack, log: &Path) -> WorkerProcess {
+fn spawn_worker(stack: &TestStack, log: &Path) -> WorkerProcess {
     let log = std::fs::File::create(log).expect("log file");
     let child = stack
         .worker_command()
@@ -27,7 +27,7 @@ fn spawn_worker(stack: &Stack, log: &Path) -> WorkerProcess {
 
 /// The metrics URL the worker logged at start-up (the port was picked by the OS).
 async fn metrics_url(log: &Path) -> String {
-    common::poll("the metrics address in the log", DEADLINE, || async {
+    poll_until("the metrics address in the log", DEADLINE, || async {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let (_, rest) = text.split_once("metrics listening on ")?;
         rest.split_whitespace().next().map(str::to_owned)
@@ -37,7 +37,7 @@ async fn metrics_url(log: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completed_run_is_counted_on_the_metrics_endpoint() {
-    let mut stack = Stack::start(0).await;
+    let mut stack = common::stack().workers(0).spawn().await;
     let log = stack.dir.path().join("metrics-worker.log");
     let _worker = spawn_worker(&stack, &log);
     let url = metrics_url(&log).await;
@@ -51,7 +51,7 @@ async fn completed_run_is_counted_on_the_metrics_endpoint() {
 
     let http = stack.http.clone();
     // The step records its outcome right after it returns: poll rather than assume.
-    let (content_type, text) = common::poll("the executed effect in /metrics", DEADLINE, || {
+    let (content_type, text) = poll_until("the executed effect in /metrics", DEADLINE, || {
         let (http, url) = (http.clone(), url.clone());
         async move {
             let response = http.get(&url).send().await.ok()?;

@@ -8,11 +8,11 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::stack::{Stack, WorkerProcess};
 use sidefx_core::{
     BusinessKey, CreateRun, FailMode, NewRun, Publisher, RunId, RunRequest, RunRow, RunStatus,
     Store,
 };
+use sidefx_testkit::WorkerProcess;
 use sidefx_worker::redrive::{RedrivePolicy, sweep};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -65,7 +65,7 @@ async fn owed_run(store: &Store, key: &str) -> RunRow {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
-    let mut stack = Stack::start(0).await;
+    let mut stack = common::stack().workers(0).spawn().await;
     // Lost before any worker saw it.
     let queued = lost_run(&stack.store, "lost-queued", 0).await;
     // Attempt 0 failed, its retry (attempt 1) left the outbox and was lost.
@@ -96,13 +96,13 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
     assert_eq!(done.attempts, 1, "attempt 0 was redriven");
     // At least once; a slow machine may redrive again before the first one is picked up.
     assert!(done.redrives >= 1, "{done:?}");
-    stack.assert_effect_once(&queued.run_id).await;
+    stack.assert_run_charged_once(&queued.run_id).await;
     let done = stack
         .wait_status(&retrying.run_id, RunStatus::Completed, DEADLINE)
         .await;
     assert_eq!(done.attempts, 2, "attempt 1 was redriven, not attempt 0");
     assert!(done.redrives >= 1, "{done:?}");
-    stack.assert_effect_once(&retrying.run_id).await;
+    stack.assert_run_charged_once(&retrying.run_id).await;
 
     // The owed run was as old as the others, so a sweep that selected it would have
     // redriven it by now.
@@ -128,7 +128,7 @@ async fn runs_whose_command_was_lost_are_redriven_and_done_once() {
 /// partition with copies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_redriving_does_not_move_is_dead_lettered_at_the_cap() {
-    let stack = Stack::start(0).await;
+    let stack = common::stack().workers(0).spawn().await;
     let stuck = lost_run(&stack.store, "poison", 0).await;
     let publisher = Publisher::new(stack.client.clone());
     let policy = RedrivePolicy {

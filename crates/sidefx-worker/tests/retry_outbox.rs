@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use driftq_client::Client;
 use sidefx_core::{COMMANDS_TOPIC, Command, NewRetry, Publisher, Store, now_ms};
+use sidefx_testkit::{poll_until, spawn_broker};
 use sidefx_worker::retry_outbox;
 use tokio::sync::{Notify, watch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_retries_are_published_once_and_deleted() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = common::broker(dir.path()).await;
+    let broker = spawn_broker(dir.path()).await;
     let client = Client::new(&broker.base_url()).expect("client");
     let store = Store::open(&dir.path().join("db.sqlite"))
         .await
@@ -52,7 +53,7 @@ async fn due_retries_are_published_once_and_deleted() {
     let Command::Run(published) = serde_json::from_str(&msg.value).expect("a command");
     assert_eq!(published, due);
 
-    common::poll(
+    poll_until(
         "the published row to be deleted",
         Duration::from_secs(10),
         || async {

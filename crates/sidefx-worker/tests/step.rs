@@ -12,6 +12,7 @@ use driftq_client::Message;
 use sidefx_core::{
     Claim, Command, EffectStatus, MarkDone, NewClaim, Receipt, RunCommand, Ticket, now_ms,
 };
+use sidefx_testkit::poll_until;
 use sidefx_worker::step::{self, StepContext};
 use sidefx_worker::{Effect, EffectCtx, EffectError, SideEffect, StepOutcome, TicketEffect};
 
@@ -172,7 +173,7 @@ async fn expired_claim_is_taken_over_after_a_lease_watched_on_our_own_clock() {
     let cmd = common::command("order-takeover");
     // Expired by the wall clock at once: what a taker whose clock runs ahead would see.
     h.foreign_claim(&cmd, Duration::from_millis(1)).await;
-    common::poll("the claim to expire", Duration::from_secs(5), || async {
+    poll_until("the claim to expire", Duration::from_secs(5), || async {
         let row = h.store.get_effect(&cmd.effect_id()).await.expect("row")?;
         row.lease_expired(now_ms()).then_some(())
     })
@@ -189,7 +190,7 @@ async fn expired_claim_is_taken_over_after_a_lease_watched_on_our_own_clock() {
         StepOutcome::LeaveForRedelivery,
         "first sighting: not taken over on the claimer's word alone"
     );
-    let outcome = common::poll("the takeover", Duration::from_secs(5), || async {
+    let outcome = poll_until("the takeover", Duration::from_secs(5), || async {
         Some(run(&w1, &cmd).await).filter(|o| *o != StepOutcome::LeaveForRedelivery)
     })
     .await;
@@ -218,7 +219,7 @@ async fn a_claim_taken_over_max_attempts_times_is_dead_lettered_not_looped() {
         let (from, to) = (format!("dead-{}", n - 1), format!("dead-{n}"));
         let from = if n == 1 { OTHER_OWNER.to_owned() } else { from };
         let lease = Duration::from_millis(1);
-        common::poll("the lease to run out", Duration::from_secs(5), || async {
+        poll_until("the lease to run out", Duration::from_secs(5), || async {
             h.store
                 .take_over(&id, &from, &to, lease)
                 .await
@@ -227,7 +228,7 @@ async fn a_claim_taken_over_max_attempts_times_is_dead_lettered_not_looped() {
         })
         .await;
     }
-    common::poll(
+    poll_until(
         "the last lease to run out",
         Duration::from_secs(5),
         || async {
@@ -242,7 +243,7 @@ async fn a_claim_taken_over_max_attempts_times_is_dead_lettered_not_looped() {
         lease,
         Effect::new("ticket", TicketEffect::new(h.artifacts.clone(), "w1")),
     );
-    let outcome = common::poll(
+    let outcome = poll_until(
         "the last claim to be judged",
         Duration::from_secs(5),
         || async { Some(run(&w1, &cmd).await).filter(|o| *o != StepOutcome::LeaveForRedelivery) },
@@ -385,7 +386,7 @@ async fn the_heartbeat_keeps_an_effect_longer_than_its_lease_from_being_taken_ov
         let cmd = cmd.clone();
         async move { step::run_step(&w1, &cmd).await.expect("step") }
     });
-    common::poll("w1's claim", Duration::from_secs(5), || async {
+    poll_until("w1's claim", Duration::from_secs(5), || async {
         let row = h.store.get_effect(&cmd.effect_id()).await.expect("row")?;
         (row.owner.as_deref() == Some("w1")).then_some(())
     })
@@ -420,7 +421,7 @@ async fn a_worker_that_loses_its_claim_mid_effect_stops_and_does_not_mark_done()
         let cmd = cmd.clone();
         async move { step::run_step(&w1, &cmd).await.expect("step") }
     });
-    common::poll("the claim", Duration::from_secs(5), || async {
+    poll_until("the claim", Duration::from_secs(5), || async {
         h.store
             .get_effect(&cmd.effect_id())
             .await

@@ -10,6 +10,7 @@ use std::time::Duration;
 use driftq_local::{Broker, BrokerConfig};
 use futures::StreamExt;
 use serde_json::Value;
+use sidefx_testkit::poll_until;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -112,16 +113,15 @@ impl TestBroker {
     /// for dispatch (round-robin order included) only once the broker registered it.
     pub async fn wait_open_streams(&self, topic: &str, group: &str, n: usize, within: Duration) {
         let line = format!("driftq_local_open_streams{{topic=\"{topic}\",group=\"{group}\"}} {n}");
-        let registered = eventually(within, || async {
+        poll_until(&format!("`{line}` in /metrics"), within, || async {
             let resp = self.http.get(format!("{}/metrics", self.base)).send().await;
             let text = match resp {
                 Ok(resp) => resp.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
             };
-            text.contains(&line)
+            text.contains(&line).then_some(())
         })
         .await;
-        assert!(registered, "never saw {line}");
     }
 
     pub fn consume(&self, query: &str) -> Consumer {
@@ -198,22 +198,6 @@ impl Consumer {
     pub fn close(self) {
         self.task.abort();
     }
-}
-
-/// Polls `check` until it returns true or the deadline passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// Spawns `command` (the `driftq-local` binary with `--addr 127.0.0.1:0`) with its stderr

@@ -308,25 +308,6 @@ pub async fn within<T>(fut: impl Future<Output = T>) -> T {
         .expect("deadline exceeded")
 }
 
-/// Polls `check` until it returns `Some`, panicking at the deadline.
-pub async fn poll_until<T, F, Fut>(mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    within(async {
-        let mut delay = Duration::from_millis(10);
-        loop {
-            if let Some(value) = check().await {
-                return value;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(200));
-        }
-    })
-    .await
-}
-
 /// The whole body of an in-process (`oneshot`) response.
 pub async fn body_bytes(response: axum::response::Response) -> axum::body::Bytes {
     use http_body_util::BodyExt;

@@ -145,22 +145,6 @@ impl Drop for StacksDir {
     }
 }
 
-/// Polls `check` until it returns `Some`, failing the test at `timeout`.
-pub async fn poll<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// An `http://127.0.0.1:PORT` URL where nothing listens (the OS picked the port and it was
 /// released again), for testing what commands do when the API is unreachable.
 pub fn unreachable_api() -> String {

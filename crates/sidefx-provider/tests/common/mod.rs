@@ -3,9 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use sidefx_provider::wire::{Charge, ChargeRequest, Ledger};
 use sidefx_provider::{
@@ -136,21 +135,5 @@ pub fn rejected(reply: &ChargeReply) -> (u16, &str, Option<Duration>) {
             retry_after,
         } => (*status, &error.code, *retry_after),
         other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-/// Polls `check` every 10 ms until it returns `Some`, failing after `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

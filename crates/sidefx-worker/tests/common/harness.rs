@@ -30,7 +30,7 @@ impl Harness {
     /// Starts driftq-local and opens a fresh store and artifacts directory.
     pub async fn start() -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let broker = super::broker(dir.path()).await;
+        let broker = sidefx_testkit::spawn_broker(dir.path()).await;
         Harness {
             client: Client::new(&broker.base_url()).expect("client"),
             store: Store::open(&dir.path().join("db.sqlite"))

@@ -1,44 +1,20 @@
-//! Shared test helpers: an in-process DriftQ, deadline polling, reading a run's events, the
-//! step-test harness.
+//! Shared test helpers: the kit's stack with this crate's worker, reading a run's events,
+//! the step-test harness.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use driftq_client::{Client, ConsumeRequest};
 use futures::StreamExt;
 use sidefx_core::{BusinessKey, Event, FailMode, RunCommand, RunId, StepId, events_topic, now_ms};
 
 pub mod harness;
-pub mod stack;
 
-/// Starts driftq-local on 127.0.0.1:0 with its WAL in `dir`.
-pub async fn broker(dir: &std::path::Path) -> driftq_local::Broker {
-    driftq_local::spawn(driftq_local::BrokerConfig::ephemeral(
-        dir.join("driftq.wal"),
-    ))
-    .await
-    .expect("driftq-local starts")
-}
-
-/// Calls `check` until it returns `Some`, or panics after `timeout` naming `what`.
-pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The kit's stack running this crate's own worker binary (the one cargo built for these
+/// tests).
+pub fn stack() -> sidefx_testkit::TestStackBuilder {
+    sidefx_testkit::TestStack::builder().worker_bin(env!("CARGO_BIN_EXE_sidefx-worker"))
 }
 
 /// A first-attempt command for a fresh run.
