@@ -19,6 +19,8 @@ lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 # sidefx-core for a project that wants only the store (no clap, utoipa, reqwest, exporter)
 	$(CARGO) clippy -p sidefx-core --no-default-features --all-targets -- -D warnings
+# sidefx-testkit without its stack (what driftq-local's tests use)
+	$(CARGO) clippy -p sidefx-testkit --no-default-features --all-targets -- -D warnings
 
 bench-driftq: ## driftq-local produce→consume→ack throughput
 	$(CARGO) bench -p driftq-local --bench throughput

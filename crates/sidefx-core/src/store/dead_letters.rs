@@ -10,7 +10,7 @@ use crate::messages::{DlqRecord, now_ms};
 /// One row per dead letter: the key is the record's broker idempotency key
 /// (`dlq:<run>:<step>:<key>`), so a record consumed twice (DriftQ delivers at least once) is
 /// archived once.
-const INSERT_DEAD_LETTER: &str = "
+pub(super) const INSERT_DEAD_LETTER: &str = "
 INSERT INTO dead_letters (key, run_id, record_json, archived_ms)
 VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (key) DO NOTHING";

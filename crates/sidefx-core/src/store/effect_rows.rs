@@ -90,14 +90,16 @@ macro_rules! select_effects {
 }
 pub(super) use select_effects;
 
+/// The claim row of one effect identity (`<step_id>:<business_key>`).
+pub(super) const EFFECT_BY_IDENTITY: &str = select_effects!("WHERE effect_key = ?1");
+
 /// The row of one effect identity (`EffectId::identity`), whichever run claimed it.
 pub(super) fn by_identity(
     conn: &Connection,
     identity: &str,
 ) -> Result<Option<EffectRow>, StoreError> {
-    let sql = select_effects!("WHERE effect_key = ?1");
     Ok(conn
-        .prepare_cached(sql)?
+        .prepare_cached(EFFECT_BY_IDENTITY)?
         .query_row([identity], effect_row)
         .optional()?)
 }

@@ -79,7 +79,7 @@ pub enum MarkDone {
 /// hits the conflict and sees 0. Deciding in Rust after a SELECT ("no row yet, so insert")
 /// would let two racers both see "no row". `DO NOTHING` instead of catching the constraint
 /// error keeps the loser's transaction usable for the follow-up SELECT.
-const INSERT_CLAIM: &str = "
+pub(super) const INSERT_CLAIM: &str = "
 INSERT INTO side_effects (effect_id, run_id, step_id, business_key, status, artifact_path,
                           created_ms, updated_ms, payload_json, owner, lease_expires_ms, attempts,
                           effect_key)
@@ -96,7 +96,7 @@ ON CONFLICT DO NOTHING";
 ///
 /// The row then names the taker's run (`effect_id`, `run_id`): when another run of the same
 /// business key takes over, the claim, its ticket and verify agree on who performed it.
-const TAKE_OVER: &str = "
+pub(super) const TAKE_OVER: &str = "
 UPDATE side_effects
    SET owner = ?3, lease_expires_ms = ?4, attempts = attempts + 1, updated_ms = ?5,
        effect_id = ?6, run_id = ?7
@@ -108,7 +108,7 @@ UPDATE side_effects
 /// Completion, fenced on the owner. The lease time is deliberately not checked: a claim whose
 /// lease ran out but that nobody took over is still ours, and the effect did happen. What
 /// fences a slow worker out is a takeover, which changes `owner`.
-const MARK_DONE: &str = "
+pub(super) const MARK_DONE: &str = "
 UPDATE side_effects
    SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL,
        receipt_json = ?5
@@ -116,7 +116,7 @@ UPDATE side_effects
 
 /// Healing: the effect's own receipt was found (its ticket, its charge), so it happened,
 /// whoever performed it; no owner fence.
-const HEAL: &str = "
+pub(super) const HEAL: &str = "
 UPDATE side_effects
    SET status = 'done', artifact_path = ?2, updated_ms = ?3, lease_expires_ms = NULL,
        receipt_json = ?4
@@ -124,14 +124,14 @@ UPDATE side_effects
 
 /// The heartbeat: our claim lives on for another lease, fenced on the owner. A claim that
 /// was taken over (or is done) is not touched, and the caller learns that it lost it.
-const RENEW: &str = "
+pub(super) const RENEW: &str = "
 UPDATE side_effects SET lease_expires_ms = ?3, updated_ms = ?4
  WHERE effect_key = ?1 AND status = 'in_progress' AND owner = ?2";
 
 /// Giving a claim back after the effect certainly did not happen (or, after an unknown
 /// outcome, was looked up and not found): the row goes, fenced on the owner, so the next
 /// attempt claims it afresh. A done row is never deleted.
-const RELEASE: &str = "
+pub(super) const RELEASE: &str = "
 DELETE FROM side_effects WHERE effect_key = ?1 AND status = 'in_progress' AND owner = ?2";
 
 impl Store {

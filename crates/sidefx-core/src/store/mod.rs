@@ -16,6 +16,9 @@ mod schema;
 mod verify_queries;
 mod writer;
 
+#[cfg(test)]
+mod query_plans;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 

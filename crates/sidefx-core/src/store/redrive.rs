@@ -17,7 +17,7 @@ use crate::messages::now_ms;
 /// purpose) and none waiting in the run outbox (the API's relay still owes its first
 /// messages), oldest change first. `rejected` runs are not in the list: nothing was promised
 /// for them. The first bound uses the partial index; the backoff filters what it finds.
-const STALLED_RUNS: &str = "
+pub(super) const STALLED_RUNS: &str = "
 SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
        request_fingerprint, created_ms, updated_ms, redrives
   FROM runs
@@ -31,12 +31,12 @@ SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
 /// The fence: only the sweeper that still sees the row as it was when it selected it moves
 /// `updated_ms` forward. Any progress of the run (a worker's status update) or another
 /// sweeper's redrive changes the row first and makes this a no-op.
-const CLAIM_REDRIVE: &str = "
+pub(super) const CLAIM_REDRIVE: &str = "
 UPDATE runs SET updated_ms = ?5, redrives = redrives + 1
  WHERE run_id = ?1 AND updated_ms = ?2 AND status = ?3 AND attempts = ?4
    AND status IN ('queued', 'running', 'retrying')";
 
-const REQUEUE_RUN: &str = "
+pub(super) const REQUEUE_RUN: &str = "
 UPDATE runs SET status = 'queued', updated_ms = ?2
  WHERE run_id = ?1 AND status = 'rejected'";
 

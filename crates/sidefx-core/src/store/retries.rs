@@ -56,14 +56,17 @@ impl ScheduledRetry {
 
 /// Scheduling is idempotent: a worker that crashes after storing the retry but before acking
 /// the failed command gets it redelivered and stores the same key again, which does nothing.
-const INSERT_RETRY: &str = "
+pub(super) const INSERT_RETRY: &str = "
 INSERT INTO retry_outbox (key, run_id, due_ms, command_json, created_ms)
 VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (key) DO NOTHING";
 
-const SELECT_DUE: &str = "
+pub(super) const SELECT_DUE: &str = "
 SELECT key, run_id, due_ms, command_json FROM retry_outbox
  WHERE due_ms <= ?1 ORDER BY due_ms, key LIMIT ?2";
+
+/// A retry published (or found to be owed no more).
+pub(super) const DELETE_RETRY: &str = "DELETE FROM retry_outbox WHERE key = ?1";
 
 impl Store {
     /// Stores a retry to publish at `r.due_ms`; a no-op if its key is already stored.
@@ -108,8 +111,7 @@ impl Store {
     pub async fn retry_published(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM retry_outbox WHERE key = ?1")?
-                .execute([key])?;
+            conn.prepare_cached(DELETE_RETRY)?.execute([key])?;
             Ok(())
         })
         .await

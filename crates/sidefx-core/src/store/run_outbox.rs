@@ -36,7 +36,7 @@ ON CONFLICT (run_id) DO NOTHING";
 /// Rows held, counted up to the bound only, so the check costs the same however full it is.
 pub(super) const COUNT_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM run_outbox LIMIT ?1)";
 
-const SELECT_DUE: &str = "
+pub(super) const SELECT_DUE: &str = "
 SELECT r.run_id, r.business_key, r.status, r.attempts, r.request_json, r.idempotency_key,
        r.request_fingerprint, r.created_ms, r.updated_ms, r.redrives,
        o.attempts, o.due_ms, o.last_error
@@ -45,9 +45,12 @@ SELECT r.run_id, r.business_key, r.status, r.attempts, r.request_json, r.idempot
  ORDER BY o.due_ms, o.run_id
  LIMIT ?2";
 
-const FAILED: &str = "
+pub(super) const FAILED: &str = "
 UPDATE run_outbox SET attempts = attempts + 1, due_ms = ?2, last_error = ?3
  WHERE run_id = ?1";
+
+/// A published run's row.
+pub(super) const CLEAR_PUBLISHED: &str = "DELETE FROM run_outbox WHERE run_id = ?1";
 
 impl Store {
     /// Runs whose messages are due for (another) publish at `now_ms`, earliest first.
@@ -72,7 +75,7 @@ impl Store {
             return Ok(());
         }
         self.write(move |conn| {
-            let mut stmt = conn.prepare_cached("DELETE FROM run_outbox WHERE run_id = ?1")?;
+            let mut stmt = conn.prepare_cached(CLEAR_PUBLISHED)?;
             for run_id in run_ids {
                 stmt.execute([run_id])?;
             }

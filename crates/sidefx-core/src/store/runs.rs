@@ -131,10 +131,16 @@ macro_rules! select_runs {
     };
 }
 
+/// One run by its id.
+pub(super) const RUN_BY_ID: &str = select_runs!("WHERE run_id = ?1");
+
+/// The run an idempotency key created.
+pub(super) const RUN_BY_IDEMPOTENCY_KEY: &str = select_runs!("WHERE idempotency_key = ?1");
+
 /// Registration. The table has two uniqueness constraints, the run id and the idempotency
 /// key (UNIQUE but NULL-able: SQLite lets any number of rows have no key). A conflict on
 /// either makes the INSERT a no-op, and the follow-up lookup says which one it was.
-const INSERT_RUN: &str = "
+pub(super) const INSERT_RUN: &str = "
 INSERT INTO runs (run_id, business_key, status, attempts, request_json, idempotency_key,
                   request_fingerprint, created_ms, updated_ms)
 VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?6)
@@ -142,7 +148,7 @@ ON CONFLICT DO NOTHING";
 
 /// Progress. Events can be processed late or twice, so the update is monotonic: a finished run
 /// is never moved back, and `attempts` never decreases.
-const UPDATE_RUN: &str = "
+pub(super) const UPDATE_RUN: &str = "
 UPDATE runs SET status = ?2, attempts = MAX(attempts, ?3), updated_ms = ?4
  WHERE run_id = ?1 AND status NOT IN ('completed', 'dead_lettered')";
 
@@ -168,8 +174,7 @@ impl Store {
     ) -> Result<CreateRun, StoreError> {
         self.write(move |conn| {
             if let Some(key) = &r.idempotency_key
-                && let Some(row) =
-                    select_run(conn, select_runs!("WHERE idempotency_key = ?1"), key)?
+                && let Some(row) = select_run(conn, RUN_BY_IDEMPOTENCY_KEY, key)?
             {
                 return Ok(if row.request_fingerprint == r.request_fingerprint {
                     CreateRun::Replayed(row)
@@ -196,7 +201,7 @@ impl Store {
     /// One run, if it exists.
     pub async fn get_run(&self, run_id: &RunId) -> Result<Option<RunRow>, StoreError> {
         let run_id = run_id.clone();
-        self.call(move |conn| select_run(conn, select_runs!("WHERE run_id = ?1"), &run_id))
+        self.call(move |conn| select_run(conn, RUN_BY_ID, &run_id))
             .await
     }
 
@@ -244,11 +249,11 @@ fn create_run_blocking(conn: &Connection, r: NewRun) -> Result<CreateRun, StoreE
         now_ms()
     ])?;
     let outcome = if inserted == 1 {
-        let row = select_run(conn, select_runs!("WHERE run_id = ?1"), &r.run_id)?;
+        let row = select_run(conn, RUN_BY_ID, &r.run_id)?;
         CreateRun::Created(row.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
     } else {
         let existing = match &r.idempotency_key {
-            Some(key) => select_run(conn, select_runs!("WHERE idempotency_key = ?1"), key)?,
+            Some(key) => select_run(conn, RUN_BY_IDEMPOTENCY_KEY, key)?,
             None => None,
         };
         match existing {
