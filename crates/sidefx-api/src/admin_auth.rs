@@ -1,19 +1,23 @@
-//! The admin lock: with `API_ADMIN_TOKEN` set, `/debug/*` and `/metrics` answer only
-//! requests with `Authorization: Bearer <token>` (401 otherwise). Unset, they are open,
+//! The admin lock: with `API_ADMIN_TOKEN` set, `/debug/*`, `/metrics` and the listing of
+//! every run (`GET /runs`) answer only requests with `Authorization: Bearer <token>` (401
+//! otherwise); creating a run and reading one by its id stay open. Unset, they are open,
 //! which suits the default loopback address; they show side effects, payloads, worker owner
 //! names and verification reports, so lock them whenever others can reach the API.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Whether `path` is an admin route.
-fn is_admin(path: &str) -> bool {
-    path.starts_with("/debug/") || path == "/debug" || path == "/metrics"
+/// Whether `method path` is an admin route.
+fn is_admin(method: &Method, path: &str) -> bool {
+    path.starts_with("/debug/")
+        || path == "/debug"
+        || path == "/metrics"
+        || (path == "/runs" && method == Method::GET)
 }
 
 /// Middleware: refuses admin routes without the token, when one is configured.
@@ -25,7 +29,7 @@ pub(crate) async fn require_token(
     let Some(expected) = state.admin_token.as_deref() else {
         return next.run(request).await;
     };
-    if !is_admin(request.uri().path()) {
+    if !is_admin(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
     let presented = request
@@ -50,13 +54,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn admin_routes_are_debug_and_metrics() {
-        for path in ["/debug/verify", "/debug/side-effects", "/metrics"] {
-            assert!(is_admin(path), "{path}");
+    fn admin_routes_are_debug_metrics_and_the_run_listing() {
+        for path in ["/debug/verify", "/debug/side-effects", "/metrics", "/runs"] {
+            assert!(is_admin(&Method::GET, path), "{path}");
         }
-        for path in ["/runs", "/healthz", "/docs", "/debugger", "/metrics2"] {
-            assert!(!is_admin(path), "{path}");
+        for path in ["/runs/abc", "/healthz", "/docs", "/debugger", "/metrics2"] {
+            assert!(!is_admin(&Method::GET, path), "{path}");
         }
+        assert!(
+            !is_admin(&Method::POST, "/runs"),
+            "creating a run stays open"
+        );
     }
 
     #[test]

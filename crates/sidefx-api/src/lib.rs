@@ -76,7 +76,7 @@ pub fn app(state: AppState) -> Router {
             admin_auth::require_token,
         ));
     Router::new()
-        .route("/runs", post(runs::create_run))
+        .route("/runs", post(runs::create_run).get(runs::list_runs))
         .route("/runs/{run_id}", get(runs::get_run))
         .route("/runs/{run_id}/events", get(events::stream_run_events))
         .route(

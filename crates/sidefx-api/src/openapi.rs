@@ -18,6 +18,7 @@ use crate::run_request::{CreateRunBody, RunRequest};
     ),
     paths(
         runs::create_run,
+        runs::list_runs,
         runs::get_run,
         events::stream_run_events,
         health::healthz,
@@ -32,6 +33,8 @@ use crate::run_request::{CreateRunBody, RunRequest};
         CreateRunBody,
         RunRequest,
         runs::CreateRunResponse,
+        runs::RunList,
+        runs::RunSummary,
         runs::RunView,
         health::HealthResponse,
         health::DriftqHealth,

@@ -142,7 +142,10 @@ async fn unknown_routes_and_methods_are_json_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(json["error"], "not_found");
 
-    let (status, _, json) = send(get("/runs")).await;
+    let request = Request::delete("/runs")
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, json) = send(request).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(json["error"], "method_not_allowed");
 

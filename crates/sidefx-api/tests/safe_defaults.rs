@@ -94,7 +94,7 @@ async fn chaos_switches_are_refused_unless_chaos_is_on() {
 }
 
 #[tokio::test]
-async fn the_admin_token_locks_debug_and_metrics_only() {
+async fn the_admin_token_locks_debug_metrics_and_the_run_listing_only() {
     let dir = tempfile::tempdir().unwrap();
     let locked = api(&dir, &["--admin-token", "s3cret"]).await;
     for uri in [
@@ -102,6 +102,7 @@ async fn the_admin_token_locks_debug_and_metrics_only() {
         "/debug/side-effects",
         "/debug/verify",
         "/metrics",
+        "/runs",
     ] {
         for token in [None, Some("wrong"), Some("s3cret2")] {
             let (status, headers, text) = send(&locked, get(uri, token)).await;

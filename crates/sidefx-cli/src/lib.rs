@@ -21,6 +21,7 @@ mod load;
 mod logs;
 mod proof;
 mod provider;
+mod runs;
 mod sse;
 mod stack;
 mod timeline;

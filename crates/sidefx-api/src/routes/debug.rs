@@ -38,7 +38,7 @@ pub struct LimitQuery {
 
 impl LimitQuery {
     /// The limit, or `default` when absent; anything but an integer in 1–1000 is a 422.
-    fn get(&self, default: u32) -> Result<u32, ApiError> {
+    pub(crate) fn get(&self, default: u32) -> Result<u32, ApiError> {
         let Some(raw) = self.limit.as_deref() else {
             return Ok(default);
         };

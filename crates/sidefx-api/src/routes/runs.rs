@@ -1,17 +1,17 @@
-//! `POST /runs` (create a run, honouring `Idempotency-Key`) and `GET /runs/{run_id}` (its
-//! durable status).
+//! `POST /runs` (create a run, honouring `Idempotency-Key`), `GET /runs` (the runs, newest
+//! first, a page at a time) and `GET /runs/{run_id}` (one run's durable status).
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sidefx_core::{RunId, RunRow, RunStatus, events_topic};
-use utoipa::ToSchema;
+use sidefx_core::{BusinessKey, RunCursor, RunFilter, RunId, RunRow, RunStatus, events_topic};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, IdempotencyKey, RunIdPath};
+use crate::extract::{ApiJson, ApiQuery, IdempotencyKey, RunIdPath};
 use crate::outbox::{self, Accepted};
-use crate::routes::debug::SideEffectView;
+use crate::routes::debug::{LimitQuery, SideEffectView};
 use crate::run_request::{self, CreateRunBody, RunRequest};
 use crate::state::AppState;
 
@@ -80,6 +80,144 @@ pub async fn create_run(
     } else {
         body.into_response()
     })
+}
+
+/// Runs per page of `GET /runs` unless `limit` says otherwise.
+const DEFAULT_PAGE: u32 = 50;
+
+/// `GET /runs` query. Unknown parameters are refused, so a misspelt filter is a 422, not a
+/// listing of everything.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListRunsQuery {
+    /// Only runs of this status: `queued`, `running`, `retrying`, `completed`,
+    /// `dead_lettered` or `rejected`.
+    #[param(value_type = Option<RunStatus>)]
+    pub status: Option<String>,
+    /// Only the runs of this business key.
+    pub business_key: Option<String>,
+    /// Runs per page, 1–1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// The `next` of the previous page: the runs older than its last run.
+    pub before: Option<String>,
+}
+
+/// Response of `GET /runs`: a page of runs, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunList {
+    /// The runs, newest first (creation time, then run id).
+    pub runs: Vec<RunSummary>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// One run of a listing: its record without the request and the effects (`GET /runs/{id}`
+/// has those).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunSummary {
+    /// The run's id.
+    pub run_id: RunId,
+    /// The caller's key.
+    pub business_key: BusinessKey,
+    /// Where the run is.
+    pub status: RunStatus,
+    /// The highest attempt number a worker reported.
+    pub attempts: u32,
+    /// How often a stalled run's command was published again.
+    pub redrives: u32,
+    /// The `Idempotency-Key` the run was created with, if any.
+    pub idempotency_key: Option<String>,
+    /// Creation time (ms since the epoch).
+    pub created_ms: i64,
+    /// Last status change (ms since the epoch).
+    pub updated_ms: i64,
+}
+
+/// Lists runs, newest first, a page at a time; filter by status and business key. Pages are
+/// cut by position (`before` = the previous page's `next`), so runs created meanwhile never
+/// shift or repeat a page. An admin route: with `API_ADMIN_TOKEN` set it needs the token.
+#[utoipa::path(
+    get, path = "/runs", tag = "runs", params(ListRunsQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = RunList),
+        (status = 401, description = "`API_ADMIN_TOKEN` is set and the request lacks it",
+            body = ErrorBody),
+        (status = 422, description = "An unknown parameter, an unknown status, an invalid \
+            business key or limit, or a `before` that no page gave", body = ErrorBody,
+            example = json!({"error": "invalid_request",
+                "message": "status: must be one of queued, running, retrying, completed, \
+                    dead_lettered, rejected", "field": "status"})),
+        (status = 500, description = "Store failure", body = ErrorBody),
+    )
+)]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListRunsQuery>,
+) -> Result<Json<RunList>, ApiError> {
+    let filter = query.filter()?;
+    let page = state.store.list_runs_page(filter).await?;
+    Ok(Json(RunList {
+        runs: page.runs.into_iter().map(RunSummary::from).collect(),
+        next: page.next.map(|cursor| cursor.to_string()),
+    }))
+}
+
+impl ListRunsQuery {
+    /// The store's filter; each invalid parameter is a 422 naming it.
+    fn filter(&self) -> Result<RunFilter, ApiError> {
+        let status = match self.status.as_deref() {
+            None => None,
+            Some(raw) => Some(RunStatus::parse(raw.trim()).ok_or_else(|| {
+                ApiError::invalid(
+                    "status",
+                    "must be one of queued, running, retrying, completed, dead_lettered, \
+                     rejected",
+                )
+            })?),
+        };
+        let business_key = match self.business_key.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                BusinessKey::parse(raw)
+                    .map_err(|err| ApiError::invalid("business_key", err.to_string()))?,
+            ),
+        };
+        let before = match self.before.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                RunCursor::parse(raw)
+                    .map_err(|err| ApiError::invalid("before", err.to_string()))?,
+            ),
+        };
+        let limit = LimitQuery {
+            limit: self.limit.clone(),
+        }
+        .get(DEFAULT_PAGE)?;
+        Ok(RunFilter {
+            status,
+            business_key,
+            before,
+            limit,
+        })
+    }
+}
+
+impl From<RunRow> for RunSummary {
+    fn from(run: RunRow) -> Self {
+        RunSummary {
+            run_id: run.run_id,
+            business_key: run.business_key,
+            status: run.status,
+            attempts: run.attempts,
+            redrives: run.redrives,
+            idempotency_key: run.idempotency_key,
+            created_ms: run.created_ms,
+            updated_ms: run.updated_ms,
+        }
+    }
 }
 
 /// Response of `GET /runs/{run_id}`: the durable run record and its side effects.

@@ -23,7 +23,7 @@ use retry::{Failure, retry_after, retrying};
 pub use sidefx_api::routes::debug::{
     ArtifactsResponse, DlqResponse, SideEffectView, SideEffectsResponse,
 };
-pub use sidefx_api::routes::runs::{CreateRunResponse, RunView};
+pub use sidefx_api::routes::runs::{CreateRunResponse, ListRunsQuery, RunList, RunView};
 pub use sidefx_api::routes::verify::VerifyResponse;
 
 /// How long a connection may take to open (a dead host fails fast; a restarting API is
@@ -177,6 +177,33 @@ impl ApiClient {
         let url = format!("{}/debug/verify{query}", self.base);
         self.get_json(url, VERIFY_TIMEOUT, &[StatusCode::CONFLICT])
             .await
+    }
+
+    /// `GET /runs`: one page of runs, newest first, as `query` filters them.
+    pub async fn runs(&self, query: &ListRunsQuery) -> Result<RunList, ApiError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/runs", self.base)).map_err(|e| ApiError {
+                request: Request {
+                    method: "GET",
+                    url: format!("{}/runs", self.base),
+                },
+                problem: Problem::Transport(e.to_string()),
+            })?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            let params = [
+                ("status", &query.status),
+                ("business_key", &query.business_key),
+                ("limit", &query.limit),
+                ("before", &query.before),
+            ];
+            for (name, value) in params {
+                if let Some(value) = value {
+                    pairs.append_pair(name, value);
+                }
+            }
+        }
+        self.get_json(url.into(), REQUEST_TIMEOUT, &[]).await
     }
 
     /// `GET /debug/dlq`: the archived dead letters, newest first (`limit`: the API's default

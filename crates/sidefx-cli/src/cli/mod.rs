@@ -12,11 +12,12 @@ use crate::bench::BenchArgs;
 use crate::chaos::ChaosCommand;
 use crate::demo::DemoArgs;
 use crate::logs::LogsArgs;
+use crate::runs::RunsCommand;
 use crate::stack::{DataDir, DownArgs, StatusArgs, UpArgs};
 use crate::torture::TortureArgs;
 use crate::ui::Style;
 use crate::verify::VerifyArgs;
-use crate::{bench, chaos, demo, logs, stack, torture, verify};
+use crate::{bench, chaos, demo, logs, runs, stack, torture, verify};
 
 /// Run the sidefx stack (DriftQ + API + worker) and prove that retries never duplicate a side effect.
 #[derive(Debug, Parser)]
@@ -88,6 +89,9 @@ pub enum Command {
     /// (--local). Exits non-zero if any run did not complete. For the figures, build with
     /// `cargo build --release --workspace --bins` and run `target/release/sidefx bench --local`.
     Bench(BenchArgs),
+    /// The API's runs: `sidefx runs list [--status S] [--business-key K] [--json]`.
+    #[command(subcommand)]
+    Runs(RunsCommand),
     /// Run the local supervisor in this process (used by `sidefx up --local --detached`).
     #[command(hide = true)]
     Supervise,
@@ -101,6 +105,7 @@ pub async fn run(cli: Cli, style: Style) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => return verify::run(&dir, &args, style).await,
         Command::Torture(args) => return torture::run(&args, style).await,
         Command::Bench(args) => return bench::run(&dir, &args, style).await,
+        Command::Runs(command) => return runs::run(&dir, &command, style).await,
         Command::Status(args) => return stack::status::run(&dir, args.json, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,

@@ -5,7 +5,7 @@
 //! database written by the original is migrated in place, not copied. Version 2 adds the
 //! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter, version 4
 //! the effects' receipts, version 5 the effect identity across runs (`effect_key`), version 6
-//! the run outbox (`run_outbox`).
+//! the run outbox (`run_outbox`), version 7 the indexes that list runs (`run_list.rs`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -104,6 +104,15 @@ CREATE TABLE IF NOT EXISTS run_outbox (
 CREATE INDEX IF NOT EXISTS idx_run_outbox_due_ms ON run_outbox(due_ms);
 ";
 
+/// Version 7: listing runs newest first by business key, and the runs that stopped without
+/// completing (see `run_list.rs`). The business key never changes, so its index costs one
+/// insert per run; the partial index is touched only when a run dead-letters.
+const RUN_LIST_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS idx_runs_business_key ON runs(business_key, created_ms, run_id);
+CREATE INDEX IF NOT EXISTS idx_runs_stopped_created_ms ON runs(created_ms, run_id)
+  WHERE status IN ('dead_lettered', 'rejected');
+";
+
 /// Opens the file, applies the connection pragmas and migrates the schema.
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -169,6 +178,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if found < 6 {
         tx.execute_batch(RUN_OUTBOX)?;
+    }
+    if found < 7 {
+        tx.execute_batch(RUN_LIST_INDEXES)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
