@@ -146,10 +146,10 @@ fn print_table(list: &RunList, args: &ListArgs, style: Style) {
 fn age(ms: i64) -> String {
     let ms = ms.max(0);
     match ms {
-        ..1_000 => format!("{ms}ms"),
-        ..60_000 => format!("{}s", ms / 1_000),
-        ..3_600_000 => format!("{}m", ms / 60_000),
-        ..86_400_000 => format!("{}h", ms / 3_600_000),
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{}s", ms / 1_000),
+        60_000..3_600_000 => format!("{}m", ms / 60_000),
+        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
         _ => format!("{}d", ms / 86_400_000),
     }
 }

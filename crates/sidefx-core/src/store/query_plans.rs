@@ -96,9 +96,6 @@ fn migrated() -> (tempfile::TempDir, Connection) {
 #[test]
 fn every_hot_path_statement_reads_through_an_index() {
     let (_dir, conn) = migrated();
-    for (name, sql) in HOT_PATH {
-        eprintln!("PLAN {name}: {:?}", plan(&conn, sql));
-    }
     let mut offenders = Vec::new();
     for (name, sql) in HOT_PATH {
         for line in full_scans(&conn, sql) {
