@@ -1,6 +1,6 @@
 //! The HTTP API of sidefx: create runs (`POST /runs`, idempotent with `Idempotency-Key`),
 //! follow them (`GET /runs/{id}`, SSE at `/runs/{id}/events`), check health, and inspect the
-//! side effects, tickets and dead letters (`/debug/*`). OpenAPI at `/openapi.json`, Swagger UI
+//! side effects, tickets, dead letters and worker processes (`/debug/*`). OpenAPI at `/openapi.json`, Swagger UI
 //! at `/docs`.
 //!
 //! [`app`] builds the router (tests drive it with `tower::ServiceExt::oneshot`); [`serve`]
@@ -47,7 +47,7 @@ pub use cors::AllowedOrigins;
 pub use error::{ApiError, ErrorBody};
 pub use state::{ApiStartError, AppState};
 
-use routes::{debug, events, health, metrics, runs, verify};
+use routes::{debug, events, health, metrics, runs, verify, workers};
 
 /// Largest request body accepted (a run request is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -87,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .route("/debug/artifacts", get(debug::artifacts))
         .route("/debug/dlq", get(debug::dlq))
         .route("/debug/verify", get(verify::verify))
+        .route("/debug/workers", get(workers::workers))
         .route("/metrics", get(metrics::metrics))
         .merge(
             SwaggerUi::new("/docs")

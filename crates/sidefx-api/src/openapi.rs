@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{debug, events, health, metrics, runs, verify};
+use crate::routes::{debug, events, health, metrics, runs, verify, workers};
 use crate::run_request::{CreateRunBody, RunRequest};
 
 /// The API description.
@@ -27,6 +27,7 @@ use crate::run_request::{CreateRunBody, RunRequest};
         debug::artifacts,
         debug::dlq,
         verify::verify,
+        workers::workers,
     ),
     components(schemas(
         ErrorBody,
@@ -44,12 +45,14 @@ use crate::run_request::{CreateRunBody, RunRequest};
         debug::ArtifactsResponse,
         debug::DlqResponse,
         verify::VerifyResponse,
+        workers::WorkerView,
+        workers::WorkersResponse,
         sidefx_core::Event,
     )),
     tags(
         (name = "runs", description = "Create runs and follow them"),
         (name = "health", description = "Liveness and broker reachability"),
-        (name = "debug", description = "Read-only views of the store, the tickets and the DLQ"),
+        (name = "debug", description = "Read-only views of the store, the tickets, the DLQ and the workers"),
     )
 )]
 pub struct ApiDoc;

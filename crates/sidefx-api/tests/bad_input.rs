@@ -229,7 +229,7 @@ fn post_runs_never_fails_on_any_idempotency_key() {
 /// is replaced by the id of an existing run in half the cases.
 #[rustfmt::skip]
 const URI_TEMPLATES: &[&str] = &[
-    "/debug/side-effects?limit={}", "/debug/dlq?limit={}", "/debug/verify?stale_after_ms={}",
+    "/debug/side-effects?limit={}", "/debug/dlq?limit={}", "/debug/workers?limit={}", "/debug/verify?stale_after_ms={}",
     "/debug/verify?settle_after_ms={}&stale_after_ms=0", "/debug/artifacts?{}", "/runs/{}",
     "/runs/{}/events", "/runs/RUN/events?client_id={}", "/runs/RUN?{}", "/healthz?{}={}",
     "/runs?limit={}", "/runs?status={}", "/runs?business_key={}", "/runs?before={}",

@@ -178,6 +178,9 @@ async fn debug_limits_are_validated() {
         "/debug/side-effects?limit=0",
         "/debug/side-effects?limit=1001",
         "/debug/side-effects?limit=x",
+        "/debug/workers?limit=0",
+        "/debug/workers?limit=1001",
+        "/debug/workers?limit=-3",
     ] {
         let (status, _, json) = send(get(uri)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
@@ -186,6 +189,9 @@ async fn debug_limits_are_validated() {
     let (status, _, json) = send(get("/debug/side-effects?limit=1000")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json, json!({"count": 0, "items": []}));
+    let (status, _, json) = send(get("/debug/workers?limit=1000")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json, json!({"workers": []}));
 }
 
 #[tokio::test]
@@ -248,6 +254,7 @@ async fn openapi_lists_every_route_with_error_responses() {
         ("/debug/side-effects", "get"),
         ("/debug/artifacts", "get"),
         ("/debug/dlq", "get"),
+        ("/debug/workers", "get"),
     ];
     for (path, method) in routes {
         let responses = doc["paths"][path][method]["responses"]

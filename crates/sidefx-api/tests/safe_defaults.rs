@@ -101,6 +101,7 @@ async fn the_admin_token_locks_debug_metrics_and_the_run_listing_only() {
         "/debug/dlq",
         "/debug/side-effects",
         "/debug/verify",
+        "/debug/workers",
         "/metrics",
         "/runs",
     ] {

@@ -41,7 +41,7 @@ pub use shutdown::shutdown_signal;
 pub use store::{
     BadCursor, Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun,
     PendingRun, RunCursor, RunFilter, RunPage, RunRow, RunStatus, ScheduledRetry, Store,
-    StoreError,
+    StoreError, WorkerBeat, WorkerRow,
 };
 #[cfg(feature = "telemetry")]
 pub use telemetry::TelemetryError;

@@ -125,6 +125,13 @@ pub struct WorkerConfig {
           value_parser = clap::value_parser!(u32).range(1..=30))]
     pub max_redrives: u32,
 
+    /// How often this process records its heartbeat in the store's `workers` table (what
+    /// `GET /debug/workers` shows), in milliseconds. A worker whose last heartbeat is older
+    /// than three of these counts as not alive. 100..=60000.
+    #[arg(long, env = "WORKER_HEARTBEAT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub heartbeat_ms: u64,
+
     /// Address of the Prometheus endpoint (`GET /metrics`), e.g. 127.0.0.1:9100. Unset: no
     /// listener, and no metrics are recorded.
     #[arg(long, env = "WORKER_METRICS_ADDR")]
@@ -190,6 +197,11 @@ impl WorkerConfig {
         Duration::from_millis(self.claim_lease_ms)
     }
 
+    /// How often this process records its heartbeat.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
     /// How long a run may make no progress before it is redriven.
     pub fn redrive_after(&self) -> Duration {
         Duration::from_millis(self.redrive_after_ms)
@@ -213,13 +225,17 @@ fn parse_lease_ms(raw: &str) -> Result<u64, String> {
 
 /// `sidefx-worker-<hostname>`: readable in logs; [`unique_owner`] makes it unique.
 fn default_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("sidefx-worker-{}", hostname())
+}
+
+/// This machine's host name (`host` when it cannot be read).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_owned())
         .ok()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
-    format!("sidefx-worker-{host}")
+        .unwrap_or_else(|| "host".to_owned())
 }
 
 /// `<name>-<pid>-<4 random hex>`: unique per process even for two processes a supervisor
@@ -318,6 +334,15 @@ mod tests {
     #[test]
     fn concurrency_must_be_positive() {
         assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_heartbeat_defaults_to_two_seconds_within_bounds() {
+        assert_eq!(parse(&[]).unwrap().heartbeat(), Duration::from_secs(2));
+        for bad in ["99", "60001", "0", "x"] {
+            assert!(parse(&["--heartbeat-ms", bad]).is_err(), "{bad}");
+        }
+        assert_eq!(parse(&["--heartbeat-ms", "100"]).unwrap().heartbeat_ms, 100);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::ack_tracker::AckTracker;
 use crate::acker;
 use crate::context::{StepContext, StepError};
 use crate::outcome::StepOutcome;
+use crate::presence::StepsInHand;
 use crate::step;
 use crate::step_metrics;
 use crate::subscription::Subscription;
@@ -32,11 +33,13 @@ struct StepReport {
 }
 
 /// Runs until `shutdown` turns true, then stops taking messages, finishes the steps in hand
-/// and sends their acks before returning.
+/// and sends their acks before returning. `in_hand` always says how many steps run (the
+/// worker's heartbeat reports it).
 pub async fn run(
     ctx: StepContext,
     mut subscription: Subscription,
     concurrency: usize,
+    in_hand: StepsInHand,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let request = subscription.request().clone();
@@ -48,6 +51,7 @@ pub async fn run(
     let mut barrier_check = tokio::time::interval(ctx.lease);
     let mut steps = JoinSet::new();
     loop {
+        in_hand.set(steps.len());
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
             Some(joined) = steps.join_next() => {
@@ -72,6 +76,7 @@ pub async fn run(
     );
     while let Some(joined) = steps.join_next().await {
         on_finished(joined, &mut tracker, &request, &ack_tx);
+        in_hand.set(steps.len());
     }
     drop(ack_tx);
     if let Err(err) = acks.await {

@@ -24,6 +24,7 @@ pub mod local_claims;
 pub mod metrics_listener;
 pub mod mutation;
 pub mod outcome;
+pub mod presence;
 pub mod redrive;
 pub mod retry_outbox;
 pub mod retry_policy;
@@ -40,7 +41,8 @@ use driftq_client::{Client, ConsumeRequest};
 use sidefx_core::telemetry::untrusted;
 use sidefx_core::topics::{DLQ_ARCHIVE_GROUP, partitions_for};
 use sidefx_core::{
-    Artifacts, COMMANDS_TOPIC, DLQ_TOPIC, PublishError, Publisher, Store, StoreError,
+    Artifacts, COMMANDS_TOPIC, DLQ_TOPIC, PublishError, Publisher, Store, StoreError, WorkerBeat,
+    now_ms,
 };
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -52,6 +54,7 @@ pub use outcome::StepOutcome;
 use crate::claim_watch::ClaimWatch;
 use crate::context::StepContext;
 use crate::local_claims::LocalClaims;
+use crate::presence::StepsInHand;
 use crate::retry_policy::RetryPolicy;
 use crate::subscription::Subscription;
 
@@ -117,9 +120,18 @@ pub async fn run(
         None => None,
     };
     let store = Store::open(&config.store.db_path).await?;
+    // Visible from the start, also while it waits for the broker.
+    let in_hand = StepsInHand::new();
+    let presence = presence::start(
+        store.clone(),
+        identity(&config, effect.name()),
+        config.heartbeat(),
+        in_hand.clone(),
+    );
     let client = Client::new(&config.driftq.driftq_http_url)?;
     let publisher = Publisher::new(client.clone());
     if !ensure_topics(&publisher, stop.clone()).await {
+        presence.stop().await;
         return Ok(());
     }
     if let Some(mutation) = config.mutation {
@@ -132,6 +144,7 @@ pub async fn run(
         claim_lease_ms = config.claim_lease_ms,
         effect = effect.name(),
         concurrency = config.concurrency, redrive_after_ms = config.redrive_after_ms,
+        heartbeat_ms = config.heartbeat_ms,
         metrics_addr = ?metrics.as_ref().map(|m| m.local_addr),
         "worker started");
 
@@ -159,10 +172,11 @@ pub async fn run(
         stop.clone(),
     ));
     let commands = subscribe(&client, &config, COMMANDS_TOPIC, &config.worker_group);
-    consume_loop::run(ctx, commands, config.concurrency as usize, stop).await;
+    consume_loop::run(ctx, commands, config.concurrency as usize, in_hand, stop).await;
     outbox.await?;
     archiver.await?;
     sweeper.await?;
+    presence.stop().await;
     if let Some(metrics) = metrics {
         metrics.stopped().await;
     }
@@ -189,6 +203,22 @@ fn build_effect(config: &WorkerConfig) -> Result<Effect, WorkerError> {
                 .with_key_retention(Duration::from_secs(config.provider_key_retention_secs)),
         ),
     })
+}
+
+/// This process as its row in the worker table shows it (the beat fills in the rest).
+fn identity(config: &WorkerConfig, effect: &str) -> WorkerBeat {
+    let started_ms = now_ms();
+    WorkerBeat {
+        owner: config.driftq_owner.clone(),
+        host: config::hostname(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        effect: effect.to_owned(),
+        heartbeat_ms: config.heartbeat_ms,
+        started_ms,
+        seen_ms: started_ms,
+        steps_in_hand: 0,
+    }
 }
 
 /// What every step shares: the store, the effect, the publisher and the settings.

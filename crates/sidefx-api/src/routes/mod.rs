@@ -7,6 +7,7 @@ pub mod health;
 pub mod metrics;
 pub mod runs;
 pub mod verify;
+pub mod workers;
 
 use crate::error::ApiError;
 

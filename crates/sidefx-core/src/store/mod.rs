@@ -1,5 +1,5 @@
 //! The SQLite store: side-effect claims, the durable run registry and its outbox, the retry
-//! outbox and the dead-letter archive.
+//! outbox, the dead-letter archive and the worker registry.
 //!
 //! All SQL of the project lives in this module. Claims are decided by constraints and fenced
 //! updates inside SQLite, never by reading a row and deciding in Rust (see `effects.rs`).
@@ -15,6 +15,7 @@ mod run_outbox;
 mod runs;
 mod schema;
 mod verify_queries;
+mod workers;
 mod writer;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use run_list::{BadCursor, RunCursor, RunFilter, RunPage};
 pub use run_outbox::PendingRun;
 pub use runs::{CreateRun, NewRun, RunRow, RunStatus};
 pub use verify_queries::{Offenders, StepEffects, UnfinishedRun};
+pub use workers::{ALIVE_HEARTBEATS, WORKER_RETENTION, WorkerBeat, WorkerRow};
 
 use crate::ids::RunId;
 

@@ -13,10 +13,11 @@ use rusqlite::Connection;
 
 use super::{
     dead_letters, effect_rows, effects, redrive, retries, run_list, run_outbox, runs, schema,
+    workers,
 };
 
 /// The statements of `POST /runs`, the relay, the step, the heartbeat, the retry and
-/// redrive sweepers, the DLQ archive and `GET /runs`, by name.
+/// redrive sweepers, the DLQ archive, `GET /runs` and the worker registry, by name.
 const HOT_PATH: &[(&str, &str)] = &[
     ("accept: the run", runs::INSERT_RUN),
     ("accept: replay lookup", runs::RUN_BY_IDEMPOTENCY_KEY),
@@ -46,6 +47,10 @@ const HOT_PATH: &[(&str, &str)] = &[
     ("list runs: unfinished", run_list::LIST_UNFINISHED),
     ("list runs: stopped", run_list::LIST_STOPPED),
     ("list runs: business key", run_list::LIST_BY_KEY),
+    ("worker: heartbeat", workers::UPSERT_WORKER),
+    ("worker: forget the long gone", workers::FORGET_WORKERS),
+    ("worker: stopped", workers::WORKER_STOPPED),
+    ("list workers", workers::LIST_WORKERS),
 ];
 
 /// Bounded walks, allowed: (statement, plan line). Counting the run outbox stops at

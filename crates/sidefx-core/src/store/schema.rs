@@ -5,7 +5,8 @@
 //! database written by the original is migrated in place, not copied. Version 2 adds the
 //! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter, version 4
 //! the effects' receipts, version 5 the effect identity across runs (`effect_key`), version 6
-//! the run outbox (`run_outbox`), version 7 the indexes that list runs (`run_list.rs`).
+//! the run outbox (`run_outbox`), version 7 the indexes that list runs (`run_list.rs`),
+//! version 9 the worker registry (`workers.rs`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -113,6 +114,25 @@ CREATE INDEX IF NOT EXISTS idx_runs_stopped_created_ms ON runs(created_ms, run_i
   WHERE status IN ('dead_lettered', 'rejected');
 ";
 
+/// Version 9: one row per worker process, refreshed by its heartbeat (see `workers.rs`).
+/// The index answers both the listing (most recently seen first) and the deletion of rows
+/// not seen for a day; `owner` in it breaks ties without a sort.
+const WORKERS: &str = "
+CREATE TABLE IF NOT EXISTS workers (
+  owner TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  version TEXT NOT NULL,
+  effect TEXT NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  steps_in_hand INTEGER NOT NULL DEFAULT 0,
+  stopped_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS idx_workers_last_seen_ms ON workers(last_seen_ms, owner);
+";
+
 /// Opens the file, applies the connection pragmas and migrates the schema.
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -181,6 +201,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if found < 7 {
         tx.execute_batch(RUN_LIST_INDEXES)?;
+    }
+    if found < 9 {
+        tx.execute_batch(WORKERS)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
