@@ -1,5 +1,6 @@
 //! `sidefx runs list`: the API's runs, newest first, a page at a time (`GET /runs`), as a
-//! table or as the API's JSON.
+//! table or as the API's JSON. `sidefx runs show` (one run and its timeline) is in
+//! `run_show.rs`.
 
 use std::process::ExitCode;
 
@@ -12,7 +13,7 @@ use crate::stack::DataDir;
 use crate::ui::Style;
 
 /// Exit code when the API could not be asked or refused the request.
-const EXIT_UNREACHABLE: u8 = 2;
+pub(crate) const EXIT_UNREACHABLE: u8 = 2;
 
 /// `sidefx runs …`.
 #[derive(Debug, Subcommand)]
@@ -24,6 +25,13 @@ pub enum RunsCommand {
     /// or refuses the request (the API's message is printed). The API's `GET /runs` is an
     /// admin route: pass --admin-token when it is locked.
     List(ListArgs),
+    /// One run: status, attempts, side effects and receipts, then its timeline (the same
+    /// lines the demo prints), from the API's stored history.
+    ///
+    /// With --follow, the events after the history are printed live until the run ends.
+    /// Exits 0; 1 when the API does not know the run; 2 when the API cannot be reached or
+    /// refuses the request.
+    Show(crate::run_show::ShowArgs),
 }
 
 /// Flags of `sidefx runs list`.
@@ -62,7 +70,14 @@ fn parse_status(raw: &str) -> Result<RunStatus, String> {
 
 /// Runs `sidefx runs …`.
 pub async fn run(dir: &DataDir, command: &RunsCommand, style: Style) -> Result<ExitCode> {
-    let RunsCommand::List(args) = command;
+    match command {
+        RunsCommand::List(args) => list(dir, args, style).await,
+        RunsCommand::Show(args) => crate::run_show::run(dir, args, style).await,
+    }
+}
+
+/// Runs `sidefx runs list`.
+async fn list(dir: &DataDir, args: &ListArgs, style: Style) -> Result<ExitCode> {
     let api = api_url(args.api.as_deref(), dir)?;
     let client = args.admin.client(&api)?;
     let query = sidefx_api::routes::runs::ListRunsQuery {
@@ -87,7 +102,7 @@ pub async fn run(dir: &DataDir, command: &RunsCommand, style: Style) -> Result<E
 }
 
 /// What went wrong, with what to do about it.
-fn explain(e: &ApiError) -> String {
+pub(crate) fn explain(e: &ApiError) -> String {
     match &e.problem {
         Problem::Status { status: 401, .. } => format!(
             "{}: the API is locked; pass --admin-token (or set API_ADMIN_TOKEN)",
@@ -143,7 +158,7 @@ fn print_table(list: &RunList, args: &ListArgs, style: Style) {
 }
 
 /// `850ms`, `12s`, `5m`, `3h`, `2d`.
-fn age(ms: i64) -> String {
+pub(crate) fn age(ms: i64) -> String {
     let ms = ms.max(0);
     match ms {
         0..1_000 => format!("{ms}ms"),

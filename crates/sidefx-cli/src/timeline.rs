@@ -1,25 +1,24 @@
-//! The live timeline of one run: reads `GET /runs/{id}/events` (SSE) and prints each event as
-//! it arrives, until the run completes or is dead-lettered. A dropped stream is reopened with
-//! the same `client_id`, so the API's consumer group resumes where it stopped.
+//! The timeline of one run: each event as one line, `<seconds>  <type>  <key=value …>`.
+//! [`follow`] prints them live from `GET /runs/{id}/events` (SSE) until the run completes,
+//! is dead-lettered or discarded, reopening a dropped stream where it stopped; `sidefx runs
+//! show` prints the stored history with the same [`show`].
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use sidefx_core::RunId;
 
-use crate::api_client::ApiClient;
+use crate::api_client::{ApiClient, RunEvents, StreamItem};
 use crate::ui::{Countdown, Style};
 
-/// The consumer group of the timeline's stream, as `curl -N '…/events?client_id=cli'` shows.
-const CLIENT_ID: &str = "cli";
 /// The event after which nothing happens until the worker's lease expires.
 const CRASH_EVENT: &str = "chaos.crash_now";
 
 /// The fields shown after the event type, in this order, when present.
-const DETAIL_FIELDS: [&str; 10] = [
+const DETAIL_FIELDS: [&str; 12] = [
     "attempt",
     "next_attempt",
     "max_attempts",
@@ -30,6 +29,8 @@ const DETAIL_FIELDS: [&str; 10] = [
     "amount",
     "artifact_path",
     "note",
+    "by",
+    "redrive",
 ];
 
 /// How a followed run ended.
@@ -39,6 +40,9 @@ pub enum RunEnd {
     Completed,
     /// `run.dlq` arrived, with its error.
     DeadLettered(String),
+    /// `run.discarded` arrived (with its reason), or the stream ended without a terminal
+    /// event.
+    Stopped(String),
     /// The deadline passed first.
     TimedOut,
 }
@@ -73,76 +77,47 @@ pub struct Follow {
     pub style: Style,
 }
 
-/// Prints the run's events until it ends or the deadline passes.
+/// Prints the run's events until it ends or the deadline passes. After a crash, counts the
+/// lease down until the next event.
 pub async fn follow(client: &ApiClient, run_id: &RunId, how: Follow) -> Result<Followed> {
-    let (deadline, style) = (how.deadline, how.style);
-    let started = Instant::now();
-    let mut kinds = Vec::new();
-    loop {
-        let streamed = stream_once(client, run_id, started, how, &mut kinds).await;
-        let interrupted = match streamed {
-            Ok(Some(end)) => return Ok(Followed { end, kinds }),
-            Ok(None) => "the server closed the stream".to_owned(),
-            Err(e) => format!("{e:#}"),
-        };
-        if Instant::now() >= deadline {
-            return Ok(Followed {
-                end: RunEnd::TimedOut,
-                kinds,
-            });
-        }
-        println!(
-            "{}",
-            style.dim(&format!(
-                "          (event stream interrupted: {interrupted}; reconnecting)"
-            ))
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// One connection: `Some(end)` when the run ended or the deadline passed, `None` when the
-/// stream ended first. After a crash, counts the lease down until the next event.
-async fn stream_once(
-    client: &ApiClient,
-    run_id: &RunId,
-    started: Instant,
-    how: Follow,
-    kinds: &mut Vec<String>,
-) -> Result<Option<RunEnd>> {
     let style = how.style;
     let deadline = tokio::time::Instant::from_std(how.deadline);
-    let Ok(stream) = tokio::time::timeout_at(deadline, client.events(run_id, CLIENT_ID)).await
-    else {
-        return Ok(Some(RunEnd::TimedOut));
-    };
-    let mut stream = stream?;
+    let started = Instant::now();
+    let mut kinds = Vec::new();
+    let mut events = RunEvents::new(client.clone(), run_id.clone(), None);
     let mut countdown: Option<Countdown> = None;
     let mut second = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let event = tokio::select! {
-            event = tokio::time::timeout_at(deadline, stream.next()) => event,
+    let end = loop {
+        let item = tokio::select! {
+            item = tokio::time::timeout_at(deadline, events.next()) => item,
             _ = second.tick(), if countdown.is_some() => {
                 countdown.as_mut().map(Countdown::tick);
                 continue;
             }
         };
-        let Ok(event) = event else {
-            return Ok(Some(RunEnd::TimedOut));
-        };
-        let Some(event) = event.context("reading the event stream")? else {
-            return Ok(None);
+        let Ok(item) = item else {
+            break RunEnd::TimedOut;
         };
         countdown = None; // something happened: end the countdown's line first
-        let end = show(&event.data, started, style, kinds);
-        if end.is_none() && kinds.last().is_some_and(|k| k == CRASH_EVENT) {
+        let event = match item? {
+            None => break RunEnd::Stopped("the event stream ended".to_owned()),
+            Some(StreamItem::Interrupted(why)) => {
+                let note = format!("          (event stream interrupted: {why}; reconnecting)");
+                println!("{}", style.dim(&note));
+                continue;
+            }
+            Some(StreamItem::Event(event)) => event,
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(end) = show(&event.data, elapsed, style, &mut kinds) {
+            break end;
+        }
+        if kinds.last().is_some_and(|k| k == CRASH_EVENT) {
             countdown = Some(lease_countdown(how.lease, style));
             second.reset();
         }
-        if end.is_some() {
-            return Ok(end);
-        }
-    }
+    };
+    Ok(Followed { end, kinds })
 }
 
 /// What the silence after a crash is: the worker is gone, and DriftQ hands its command to
@@ -155,9 +130,9 @@ fn lease_countdown(lease: Duration, style: Style) -> Countdown {
     Countdown::start(&style.dim(&message), secs)
 }
 
-/// Prints one event line and notes its type; returns how the run ended if this event ends it.
-fn show(data: &str, started: Instant, style: Style, kinds: &mut Vec<String>) -> Option<RunEnd> {
-    let elapsed = started.elapsed().as_secs_f64();
+/// Prints one event line, `elapsed` seconds into the run, and notes its type; returns how the
+/// run ended if this event ends it.
+pub fn show(data: &str, elapsed: f64, style: Style, kinds: &mut Vec<String>) -> Option<RunEnd> {
     let Ok(event) = serde_json::from_str::<TimelineEvent>(data) else {
         println!("  {elapsed:>6.2}s  {}", style.dim(data));
         return None;
@@ -180,6 +155,10 @@ fn show(data: &str, started: Instant, style: Style, kinds: &mut Vec<String>) -> 
     match event.kind.as_str() {
         "run.completed" => Some(RunEnd::Completed),
         "run.dlq" => Some(RunEnd::DeadLettered(text(event.fields.get("error")))),
+        "run.discarded" => Some(RunEnd::Stopped(format!(
+            "discarded: {}",
+            text(event.fields.get("reason"))
+        ))),
         _ => None,
     }
 }
@@ -187,7 +166,7 @@ fn show(data: &str, started: Instant, style: Style, kinds: &mut Vec<String>) -> 
 /// `text` (the type, maybe padded) coloured by what the event type means for the run.
 fn paint(kind: &str, text: &str, style: Style) -> String {
     let padded = text;
-    if kind.starts_with("chaos.") || kind == "run.dlq" {
+    if kind.starts_with("chaos.") || matches!(kind, "run.dlq" | "run.discarded") {
         style.err(padded)
     } else if kind.ends_with(".failed") {
         style.warn(padded)
@@ -232,10 +211,9 @@ mod tests {
 
     #[test]
     fn terminal_events_end_the_run() {
-        let now = Instant::now();
         let style = Style::plain();
         let mut kinds = Vec::new();
-        let mut show = |data: &str| show(data, now, style, &mut kinds);
+        let mut show = |data: &str| show(data, 1.5, style, &mut kinds);
         assert_eq!(
             show(r#"{"type":"run.completed","run_id":"r"}"#),
             Some(RunEnd::Completed)
@@ -244,9 +222,24 @@ mod tests {
             show(r#"{"type":"run.dlq","run_id":"r","error":"boom"}"#),
             Some(RunEnd::DeadLettered("boom".into()))
         );
+        assert_eq!(
+            show(r#"{"type":"run.discarded","run_id":"r","by":"ops","reason":"refunded"}"#),
+            Some(RunEnd::Stopped("discarded: refunded".into()))
+        );
         assert_eq!(show(r#"{"type":"sse.connected","run_id":"r"}"#), None);
+        assert_eq!(
+            show(r#"{"type":"run.redriven","run_id":"r","by":"ops"}"#),
+            None
+        );
         assert_eq!(show("not json"), None);
-        assert_eq!(kinds, ["run.completed", "run.dlq", "sse.connected"]);
+        let expected = [
+            "run.completed",
+            "run.dlq",
+            "run.discarded",
+            "sse.connected",
+            "run.redriven",
+        ];
+        assert_eq!(kinds, expected);
     }
 
     #[test]

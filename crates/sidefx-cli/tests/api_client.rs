@@ -49,7 +49,7 @@ async fn every_route_of_a_real_api_reads_into_its_type() {
         .unwrap();
     assert_eq!(again.run_id, first.run_id, "the key must replay the run");
 
-    let mut events = api.events(&first.run_id, "client-test").await.unwrap();
+    let mut events = api.events(&first.run_id, None).await.unwrap();
     let mut kinds = Vec::new();
     while !kinds.iter().any(|k: &String| k.contains("run.completed")) {
         let event = tokio::time::timeout(Duration::from_secs(30), events.next())

@@ -4,6 +4,7 @@
 //! route; `POST /runs` sends an `Idempotency-Key`, and 503s are retried after their
 //! `Retry-After` within a bounded budget (`retry.rs`).
 
+mod actions;
 mod args;
 mod error;
 mod events;
@@ -15,9 +16,10 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use sidefx_core::{BusinessKey, RunId, RunRequest};
 
+pub use actions::{HistoryEvent, RedriveAll, RedriveAllAnswer, Refusal, RunHistory};
 pub use args::{AdminArgs, api_url};
 pub use error::{ApiError, Problem, Request, describe};
-pub use events::EventStream;
+pub use events::{END_EVENT, EventStream, RunEvents, StreamItem};
 pub use retry::Attempts;
 use retry::{Failure, retry_after, retrying};
 pub use sidefx_api::routes::debug::{
@@ -25,6 +27,7 @@ pub use sidefx_api::routes::debug::{
 };
 pub use sidefx_api::routes::runs::{CreateRunResponse, ListRunsQuery, RunList, RunView};
 pub use sidefx_api::routes::verify::VerifyResponse;
+pub use sidefx_api::routes::workers::{WorkerView, WorkersResponse};
 
 /// How long a connection may take to open (a dead host fails fast; a restarting API is
 /// refused at once anyway).
@@ -140,18 +143,27 @@ impl ApiClient {
         }
     }
 
-    /// `GET /runs/{run_id}/events` (SSE). `client_id` names the API's consumer group: a
-    /// stream reopened with the same id resumes where the last one stopped.
-    pub async fn events(&self, run_id: &RunId, client_id: &str) -> Result<EventStream, ApiError> {
-        let url = format!("{}/runs/{run_id}/events?client_id={client_id}", self.base);
+    /// `GET /runs/{run_id}/events` (SSE): the run's events from the start, or after the
+    /// event `last_event_id` names (the `id:` of the last event a dropped stream delivered,
+    /// sent as `Last-Event-ID`, so a reopened stream resumes where the last one stopped).
+    pub async fn events(
+        &self,
+        run_id: &RunId,
+        last_event_id: Option<&str>,
+    ) -> Result<EventStream, ApiError> {
+        let url = format!("{}/runs/{run_id}/events", self.base);
         let (http, target) = (&self.http, &url);
         let answer = retrying(
             self.retry_budget,
             &mut Attempts::default(),
             move || async move {
-                let response = http
+                let mut request = http
                     .get(target)
-                    .header(reqwest::header::ACCEPT, "text/event-stream")
+                    .header(reqwest::header::ACCEPT, "text/event-stream");
+                if let Some(id) = last_event_id {
+                    request = request.header("Last-Event-ID", id);
+                }
+                let response = request
                     .send()
                     .await
                     .map_err(|e| Failure::Final(Problem::Transport(describe(&e))))?;

@@ -11,13 +11,14 @@ use clap::{Parser, Subcommand};
 use crate::bench::BenchArgs;
 use crate::chaos::ChaosCommand;
 use crate::demo::DemoArgs;
+use crate::dlq::DlqCommand;
 use crate::logs::LogsArgs;
 use crate::runs::RunsCommand;
 use crate::stack::{DataDir, DownArgs, StatusArgs, UpArgs};
 use crate::torture::TortureArgs;
 use crate::ui::Style;
 use crate::verify::VerifyArgs;
-use crate::{bench, chaos, demo, logs, runs, stack, torture, verify};
+use crate::{bench, chaos, demo, dlq, logs, runs, stack, torture, verify};
 
 /// Run the sidefx stack (DriftQ + API + worker) and prove that retries never duplicate a side effect.
 #[derive(Debug, Parser)]
@@ -89,9 +90,17 @@ pub enum Command {
     /// (--local). Exits non-zero if any run did not complete. For the figures, build with
     /// `cargo build --release --workspace --bins` and run `target/release/sidefx bench --local`.
     Bench(BenchArgs),
-    /// The API's runs: `sidefx runs list [--status S] [--business-key K] [--json]`.
+    /// The API's runs: `sidefx runs list [--status S] [--business-key K] [--json]`, and
+    /// `sidefx runs show ID [--follow] [--json]` (one run and its timeline).
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// The dead-lettered runs: `sidefx dlq list`, `sidefx dlq redrive ID… | --all`,
+    /// `sidefx dlq discard ID --reason R`.
+    ///
+    /// Exits 0 when everything asked for was done, 1 when the API refused an action on a run
+    /// (printing why), 2 when the API cannot be reached or refuses the request.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Run the local supervisor in this process (used by `sidefx up --local --detached`).
     #[command(hide = true)]
     Supervise,
@@ -106,6 +115,7 @@ pub async fn run(cli: Cli, style: Style) -> anyhow::Result<ExitCode> {
         Command::Torture(args) => return torture::run(&args, style).await,
         Command::Bench(args) => return bench::run(&dir, &args, style).await,
         Command::Runs(command) => return runs::run(&dir, &command, style).await,
+        Command::Dlq(command) => return dlq::run(&dir, &command, style).await,
         Command::Status(args) => return stack::status::run(&dir, args.json, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,

@@ -113,7 +113,7 @@ pub async fn run(dir: &DataDir, args: &DemoArgs, style: Style) -> Result<()> {
     println!(
         "{}",
         style.dim(&format!(
-            "   events (SSE): curl -N '{api}/runs/{run_id}/events?client_id=cli'"
+            "   events (SSE): curl -N '{api}/runs/{run_id}/events'"
         ))
     );
     println!("\n{}", style.bold("Timeline"));
@@ -161,6 +161,7 @@ fn report(end: &RunEnd, evidence: &Evidence, timeout: u64, style: Style) -> Resu
     match end {
         RunEnd::Completed => println!("  {yes} run completed"),
         RunEnd::DeadLettered(error) => println!("  {no} run dead-lettered: {error}"),
+        RunEnd::Stopped(why) => println!("  {no} run stopped: {why}"),
         RunEnd::TimedOut => println!("  {no} run did not complete within {timeout}s"),
     }
     if let Some(status) = evidence.run_status {

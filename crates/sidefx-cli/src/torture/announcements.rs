@@ -16,9 +16,6 @@ use super::evidence::{PROBLEM_LINES, note};
 use crate::api_client::ApiClient;
 use crate::load::{RunState, Submission, map_concurrent};
 
-/// The consumer group suffix of these reads (`events-<run>-torture-executing`): a group of
-/// its own, so the reads start at each run's first event and disturb no other viewer.
-const CLIENT_ID: &str = "torture-executing";
 /// Streams open at once. The API admits 16 per client address and gives a slot back only
 /// once it notices a closed stream, so this leaves headroom rather than collecting 503s.
 const STREAMS_AT_ONCE: usize = 8;
@@ -136,8 +133,9 @@ pub async fn read(
     })
 }
 
-/// Reads one run's stream until its terminal event, reopening it (same group, so it resumes)
-/// when it is interrupted; the error says what stopped the last attempt.
+/// Reads one run's stream until its terminal event, reopening it when it is interrupted (a
+/// reopened stream may repeat events, which [`Seen`] counts once); the error says what
+/// stopped the last attempt.
 async fn read_run(
     client: &ApiClient,
     run_id: &RunId,
@@ -157,8 +155,8 @@ async fn read_run(
     }
 }
 
-/// The announcements seen so far. A reopened stream redelivers the event the previous one
-/// had not acked yet, byte for byte; two real announcements differ (at least in `ts`).
+/// The announcements seen so far. A reopened stream repeats events the previous one
+/// delivered, byte for byte; two real announcements differ (at least in `ts`).
 #[derive(Debug, Default)]
 struct Seen {
     counts: RunAnnouncements,
@@ -182,7 +180,7 @@ async fn stream_once(
 ) -> Result<bool, String> {
     let deadline = tokio::time::Instant::from_std(deadline);
     let late = || "the read budget ran out".to_owned();
-    let stream = tokio::time::timeout_at(deadline, client.events(run_id, CLIENT_ID))
+    let stream = tokio::time::timeout_at(deadline, client.events(run_id, None))
         .await
         .map_err(|_| late())?;
     let mut stream = stream.map_err(|e| e.problem.to_string())?;
