@@ -86,6 +86,26 @@ async fn status_lists_every_worker_and_reports_a_stack_the_supervisor_stopped() 
     for worker in ["worker", "worker 2"] {
         assert_eq!(process(&report, worker)["status"], "running", "{report:#}");
     }
+    // Each worker's own heartbeat, read through the API, names its pid.
+    let pids: Vec<i64> = ["worker", "worker 2"]
+        .map(|w| process(&report, w)["pid"].as_i64().unwrap())
+        .into();
+    let alive = poll_until(
+        "both workers alive by their heartbeats",
+        Duration::from_secs(30),
+        async || {
+            let (_, report) = status(dir);
+            let workers = report["workers"].as_array()?.clone();
+            let alive: Vec<i64> = workers
+                .iter()
+                .filter(|w| w["alive"] == true)
+                .filter_map(|w| w["pid"].as_i64())
+                .collect();
+            pids.iter().all(|p| alive.contains(p)).then_some(alive)
+        },
+    )
+    .await;
+    assert_eq!(alive.len(), 2, "{alive:?}");
 
     // The API dies: the supervisor stops the whole stack and removes the state file.
     let api_pid = process(&report, "api")["pid"].as_i64().unwrap();

@@ -116,7 +116,7 @@ pub async fn run(cli: Cli, style: Style) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => return bench::run(&dir, &args, style).await,
         Command::Runs(command) => return runs::run(&dir, &command, style).await,
         Command::Dlq(command) => return dlq::run(&dir, &command, style).await,
-        Command::Status(args) => return stack::status::run(&dir, args.json, style).await,
+        Command::Status(args) => return stack::status::run(&dir, &args, style).await,
         Command::Up(args) => stack::up(&dir, &args, style).await,
         Command::Down(args) => stack::down(&dir, &args, style).await,
         Command::Demo(args) => demo::run(&dir, &args, style).await,

@@ -80,7 +80,11 @@ pub struct DownArgs {
 /// Flags of `sidefx status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print the report as one JSON object (`state`, `processes`, `health`, `problems`).
+    /// Print the report as one JSON object (`state`, `processes`, `health`, `workers`,
+    /// `problems`).
     #[arg(long)]
     pub json: bool,
+    /// The API's admin token, to list the workers (`GET /debug/workers`) of a locked API.
+    #[command(flatten)]
+    pub admin: crate::api_client::AdminArgs,
 }

@@ -16,6 +16,7 @@ pub mod report;
 pub mod restart;
 pub mod state;
 pub mod status;
+pub mod status_workers;
 pub mod supervisor;
 pub mod throwaway;
 

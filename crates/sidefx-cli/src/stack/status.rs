@@ -1,7 +1,8 @@
 //! `sidefx status`: every process of the recorded stack (each worker) with its restarts and
 //! last exit, the health checks, and a verdict a script can test: exit 0 when healthy, 1 when
 //! something is down, crash-looping or failing its health check (or the stack stopped on its
-//! own, with the reason from the logs), 3 when no stack is running.
+//! own, with the reason from the logs), 3 when no stack is running. The workers' own
+//! heartbeats, read through the API, are listed too (`status_workers.rs`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,8 +10,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::args::StatusArgs;
 use super::children::Slot;
 use super::state::{LocalProcesses, ProcessRecord, StackState};
+use super::status_workers::{self, WorkerLine};
 use super::{DataDir, Mode, Service, health_checks};
 use crate::ui::Style;
 
@@ -48,6 +51,12 @@ struct Report {
     effect: Option<&'static str>,
     processes: Vec<ProcessLine>,
     health: Vec<HealthLine>,
+    /// The workers that beat in the last day (`GET /debug/workers`), when the API answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers: Option<Vec<WorkerLine>>,
+    /// Why the workers could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers_error: Option<String>,
     /// Why the stack is not healthy, one sentence each.
     problems: Vec<String>,
 }
@@ -75,12 +84,19 @@ struct HealthLine {
 }
 
 /// `sidefx status [--json]`.
-pub async fn run(dir: &DataDir, json: bool, style: Style) -> Result<ExitCode> {
+pub async fn run(dir: &DataDir, args: &StatusArgs, style: Style) -> Result<ExitCode> {
     let report = match StackState::load(dir)? {
-        Some(state) => inspect(dir, &state).await?,
+        Some(state) => {
+            let mut report = inspect(dir, &state).await?;
+            match status_workers::fetch(&state.api_url, &args.admin).await {
+                Ok(workers) => report.workers = Some(workers),
+                Err(why) => report.workers_error = Some(why),
+            }
+            report
+        }
         None => gone(dir),
     };
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report, style);
@@ -128,6 +144,8 @@ fn gone(dir: &DataDir) -> Report {
         effect: None,
         processes: Vec::new(),
         health: Vec::new(),
+        workers: None,
+        workers_error: None,
         problems,
     }
 }
@@ -164,6 +182,8 @@ async fn inspect(dir: &DataDir, state: &StackState) -> Result<Report> {
         effect: Some(state.effect.name()),
         processes,
         health,
+        workers: None,
+        workers_error: None,
         problems,
     })
 }
@@ -299,6 +319,11 @@ fn print_text(report: &Report, style: Style) {
             Some(why) => style.err(why),
         };
         println!("  {:<11} {} {line}", h.name, h.url);
+    }
+    match (&report.workers, &report.workers_error) {
+        (Some(workers), _) => status_workers::print(Ok(workers), style),
+        (None, Some(why)) => status_workers::print(Err(why), style),
+        (None, None) => {}
     }
     if report.problems.is_empty() {
         println!("{} Stack is up and healthy.", style.ok("✔"));
