@@ -97,7 +97,9 @@ async fn run(
         log.record(&store, beat).await;
     }
     match store.worker_stopped(&identity.owner, now_ms()).await {
-        Ok(_) => info!(owner = %identity.owner, "worker row marked stopped"),
+        Ok(true) => info!(owner = %identity.owner, "worker row marked stopped"),
+        // No beat ever reached the store: there is no row to mark.
+        Ok(false) => warn!(owner = %identity.owner, "no worker row to mark stopped"),
         Err(err) => warn!(owner = %identity.owner, error = %err,
             "could not mark the worker row stopped; it will read as not alive once its beats are old"),
     }
