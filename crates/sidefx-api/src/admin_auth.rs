@@ -1,6 +1,7 @@
-//! The admin lock: with `API_ADMIN_TOKEN` set, `/debug/*`, `/metrics` and the listing of
-//! every run (`GET /runs`) answer only requests with `Authorization: Bearer <token>` (401
-//! otherwise); creating a run and reading one by its id stay open. Unset, they are open,
+//! The admin lock: with `API_ADMIN_TOKEN` set, `/debug/*`, `/metrics`, the listing of every
+//! run (`GET /runs`) and the dead-letter actions (`POST /runs/{id}/redrive`,
+//! `POST /runs/{id}/discard`, `POST /dlq/redrive`) answer only requests with
+//! `Authorization: Bearer <token>` (401 otherwise); creating a run and reading one by its id stay open. Unset, they are open,
 //! which suits the default loopback address; they show side effects, payloads, worker owner
 //! names and verification reports, so lock them whenever others can reach the API.
 
@@ -18,6 +19,10 @@ fn is_admin(method: &Method, path: &str) -> bool {
         || path == "/debug"
         || path == "/metrics"
         || (path == "/runs" && method == Method::GET)
+        || path.starts_with("/dlq/")
+        || (method == Method::POST
+            && path.starts_with("/runs/")
+            && (path.ends_with("/redrive") || path.ends_with("/discard")))
 }
 
 /// Middleware: refuses admin routes without the token, when one is configured.

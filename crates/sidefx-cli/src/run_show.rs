@@ -70,7 +70,8 @@ pub async fn run(dir: &DataDir, args: &ShowArgs, style: Style) -> Result<ExitCod
     let mut out = Timeline::new(&view, args.json, style);
     out.run(&view);
     for item in &history {
-        out.event(Some(item.seq), &item.event);
+        let event = serde_json::to_value(&item.event).unwrap_or(Value::Null);
+        out.event(u64::try_from(item.seq).ok(), &event);
     }
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
@@ -82,7 +83,7 @@ pub async fn run(dir: &DataDir, args: &ShowArgs, style: Style) -> Result<ExitCod
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let after = history.last().map(|item| item.seq);
+    let after = history.last().and_then(|item| u64::try_from(item.seq).ok());
     if let Err(e) = follow(&client, &args.run_id, after, &mut out).await {
         eprintln!("{} {}", style.err("error:"), explain(&e));
         return Ok(ExitCode::from(EXIT_UNREACHABLE));

@@ -32,6 +32,7 @@ fn command(run: &str, attempt: u32) -> RunCommand {
         max_attempts: 5,
         fail_before_effect_n: 0,
         fail_mode: sidefx_core::FailMode::None,
+        redrive: None,
     }
 }
 

@@ -7,8 +7,10 @@
 //! effect is unknown then, and the API refuses a repeat (409, the run is no longer
 //! dead-lettered), so the caller is told instead.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+pub use sidefx_api::routes::dead_letters::{BulkRedriveResponse, RefusedRedrive};
+pub use sidefx_api::routes::history::{HistoryEntry, RunHistory};
 use sidefx_core::RunId;
 
 use super::error::{ApiError, Problem, Request, describe};
@@ -20,28 +22,8 @@ const HISTORY_PAGE: u32 = 1000;
 /// Pages read at most: a run's history is a few dozen events, so more is a server bug.
 const MAX_HISTORY_PAGES: usize = 1000;
 
-/// One page of `GET /runs/{id}/history`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunHistory {
-    /// The run.
-    pub run_id: RunId,
-    /// Its events, oldest first.
-    pub events: Vec<HistoryEvent>,
-    /// Pass as `after` for the next page; `None` on the last one.
-    pub next_after: Option<u64>,
-}
-
-/// One stored event and its position in the run's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryEvent {
-    /// The event's sequence number in its run: the SSE stream's `id:`.
-    pub seq: u64,
-    /// The event as the worker or the API emitted it (`{"type": …, "ts": …, …}`). Kept as
-    /// JSON: the timeline prints any event type, including ones newer than this CLI.
-    pub event: serde_json::Value,
-}
-
-/// The body of `POST /dlq/redrive`: which dead-lettered runs to redrive.
+/// The body of `POST /dlq/redrive`: which dead-lettered runs to redrive (the API's own
+/// `BulkRedriveBody` is read-only).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RedriveAll {
     /// Only the runs of this business key.
@@ -55,26 +37,6 @@ pub struct RedriveAll {
     pub reason: Option<String>,
 }
 
-/// The answer of `POST /dlq/redrive`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RedriveAllAnswer {
-    /// The runs redriven.
-    pub redriven: Vec<RunId>,
-    /// The runs the API would not redrive, and why.
-    pub refused: Vec<Refusal>,
-}
-
-/// A redrive the API refused.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Refusal {
-    /// The run.
-    pub run_id: RunId,
-    /// The error code (`not_dead_lettered`, …).
-    pub error: String,
-    /// What it means.
-    pub message: String,
-}
-
 /// `{"reason": …}`, the body of a single run's action.
 #[derive(Debug, Serialize)]
 struct Reason<'a> {
@@ -85,9 +47,9 @@ struct Reason<'a> {
 impl ApiClient {
     /// Every event of the run, oldest first, read a page at a time; `None` when the API does
     /// not know the run.
-    pub async fn history(&self, run_id: &RunId) -> Result<Option<Vec<HistoryEvent>>, ApiError> {
+    pub async fn history(&self, run_id: &RunId) -> Result<Option<Vec<HistoryEntry>>, ApiError> {
         let mut events = Vec::new();
-        let mut after: Option<u64> = None;
+        let mut after: Option<i64> = None;
         for _ in 0..MAX_HISTORY_PAGES {
             let after_param = after.map_or_else(String::new, |seq| format!("&after={seq}"));
             let url = format!(
@@ -122,7 +84,7 @@ impl ApiClient {
     }
 
     /// `POST /dlq/redrive`: every dead-lettered run `which` selects.
-    pub async fn redrive_all(&self, which: &RedriveAll) -> Result<RedriveAllAnswer, ApiError> {
+    pub async fn redrive_all(&self, which: &RedriveAll) -> Result<BulkRedriveResponse, ApiError> {
         let url = format!("{}/dlq/redrive", self.base);
         self.post_json(url, which).await
     }

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use sidefx_core::{BusinessKey, RunId, RunRequest};
 
-pub use actions::{HistoryEvent, RedriveAll, RedriveAllAnswer, Refusal, RunHistory};
+pub use actions::{BulkRedriveResponse, HistoryEntry, RedriveAll, RefusedRedrive, RunHistory};
 pub use args::{AdminArgs, api_url};
 pub use error::{ApiError, Problem, Request, describe};
 pub use events::{END_EVENT, EventStream, RunEvents, StreamItem};
