@@ -6,6 +6,7 @@
 //! not dead-lettered, its effect already done, its redrive cap reached; each refusal is
 //! printed with the API's reason); 2 when the API could not be asked at all.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -28,7 +29,8 @@ const MAX_ERROR_CHARS: usize = 60;
 /// `sidefx dlq …`.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List the dead letters, newest first: run, business key, attempts, error, age.
+    /// List the dead letters, newest first: run, its status now (a redriven or discarded run
+    /// keeps its dead letter in the archive), business key, attempts, error, age.
     List(ListArgs),
     /// Run dead-lettered runs again: each RUN_ID given, or --all of them (of one
     /// --business-key). The effect keeps its identity, so it still happens at most once.
@@ -139,32 +141,46 @@ async fn list(client: &ApiClient, args: &ListArgs, style: Style) -> Result<Done,
     let dlq = client.dlq(Some(args.limit as usize)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&dlq).unwrap_or_default());
-    } else {
-        print_table(&dlq, style);
+        return Ok(Done::All);
     }
+    // The archive keeps every dead letter, also of runs redriven or discarded since: the
+    // table says where each run is now, so the ones still waiting for a decision stand out.
+    let mut now: HashMap<RunId, String> = HashMap::new();
+    for record in &dlq.items {
+        if !now.contains_key(&record.run_id) {
+            let status = client.run(&record.run_id).await?;
+            let status = status.map_or("unknown", |view| view.status.as_str());
+            now.insert(record.run_id.clone(), status.to_owned());
+        }
+    }
+    print_table(&dlq, &now, style);
     Ok(Done::All)
 }
 
-fn print_table(dlq: &DlqResponse, style: Style) {
+fn print_table(dlq: &DlqResponse, now: &HashMap<RunId, String>, style: Style) {
     if dlq.items.is_empty() {
         println!("{}", style.dim("no dead letters"));
         return;
     }
     let header = format!(
-        "{:<34} {:<32} {:>8}  {:<MAX_ERROR_CHARS$} {:>6}",
-        "run", "business key", "attempts", "error", "age"
+        "{:<34} {:<14} {:<32} {:>8}  {:<MAX_ERROR_CHARS$} {:>6}",
+        "run", "now", "business key", "attempts", "error", "age"
     );
     println!("{}", style.bold(&header));
-    let now = now_ms();
+    let at = now_ms();
     for record in &dlq.items {
         let error: String = record.error.chars().take(MAX_ERROR_CHARS).collect();
         let attempts = format!("{}/{}", record.attempt + 1, record.max_attempts);
+        let status = now.get(&record.run_id).map_or("", String::as_str);
+        let status = match status {
+            "dead_lettered" => style.err(&format!("{status:<14}")),
+            _ => style.dim(&format!("{status:<14}")),
+        };
         println!(
-            "{:<34} {:<32} {attempts:>8}  {} {:>6}",
+            "{:<34} {status} {:<32} {attempts:>8}  {error:<MAX_ERROR_CHARS$} {:>6}",
             record.run_id.as_str(),
             record.business_key.as_str(),
-            style.err(&format!("{error:<MAX_ERROR_CHARS$}")),
-            age(now.saturating_sub(record.ts)),
+            age(at.saturating_sub(record.ts)),
         );
     }
 }
