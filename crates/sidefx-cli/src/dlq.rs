@@ -15,11 +15,11 @@ use sidefx_api::ErrorBody;
 use sidefx_core::{RunId, now_ms};
 
 use crate::api_client::{
-    AdminArgs, ApiClient, ApiError, DlqResponse, Problem, RedriveAll, api_url,
+    AdminArgs, ApiClient, ApiError, DlqResponse, EXIT_UNREACHABLE, Problem, RedriveAll, api_url,
 };
-use crate::runs::{EXIT_UNREACHABLE, age, explain};
 use crate::stack::DataDir;
 use crate::ui::Style;
+use crate::ui::age;
 
 /// Exit code when the API refused an action on a run.
 const EXIT_REFUSED: u8 = 1;
@@ -124,7 +124,7 @@ pub async fn run(dir: &DataDir, command: &DlqCommand, style: Style) -> Result<Ex
         Ok(Done::All) => 0,
         Ok(Done::SomeRefused) => EXIT_REFUSED,
         Err(e) => {
-            eprintln!("{} {}", style.err("error:"), explain(&e));
+            eprintln!("{} {}", style.err("error:"), e.explained());
             EXIT_UNREACHABLE
         }
     }))

@@ -10,8 +10,9 @@ use clap::Args;
 use serde_json::{Value, json};
 use sidefx_core::{Receipt, RunId, now_ms};
 
-use crate::api_client::{AdminArgs, ApiClient, RunEvents, RunView, StreamItem, api_url};
-use crate::runs::{EXIT_UNREACHABLE, explain};
+use crate::api_client::{
+    AdminArgs, ApiClient, EXIT_UNREACHABLE, RunEvents, RunView, StreamItem, api_url,
+};
 use crate::stack::DataDir;
 use crate::timeline;
 use crate::ui::Style;
@@ -63,7 +64,7 @@ pub async fn run(dir: &DataDir, args: &ShowArgs, style: Style) -> Result<ExitCod
             return Ok(ExitCode::from(EXIT_NOT_FOUND));
         }
         Err(e) => {
-            eprintln!("{} {}", style.err("error:"), explain(&e));
+            eprintln!("{} {}", style.err("error:"), e.explained());
             return Ok(ExitCode::from(EXIT_UNREACHABLE));
         }
     };
@@ -85,13 +86,13 @@ pub async fn run(dir: &DataDir, args: &ShowArgs, style: Style) -> Result<ExitCod
     }
     let after = history.last().and_then(|item| u64::try_from(item.seq).ok());
     if let Err(e) = follow(&client, &args.run_id, after, &mut out).await {
-        eprintln!("{} {}", style.err("error:"), explain(&e));
+        eprintln!("{} {}", style.err("error:"), e.explained());
         return Ok(ExitCode::from(EXIT_UNREACHABLE));
     }
     match client.run(&args.run_id).await {
         Ok(Some(view)) => out.run(&view),
         Ok(None) => {}
-        Err(e) => eprintln!("{} {}", style.err("error:"), explain(&e)),
+        Err(e) => eprintln!("{} {}", style.err("error:"), e.explained()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -192,7 +193,7 @@ impl Timeline {
 
 /// The run's header: id, key, status, attempts, and each side effect with its receipt.
 fn print_run(view: &RunView, style: Style) {
-    let age = crate::runs::age(now_ms().saturating_sub(view.created_ms));
+    let age = crate::ui::age(now_ms().saturating_sub(view.created_ms));
     println!("{} {}", style.bold("run"), view.run_id);
     println!(
         "  status {}  attempts {} of {}  redrives {}  business key {}  created {age} ago",

@@ -8,12 +8,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use sidefx_core::{RunStatus, now_ms};
 
-use crate::api_client::{AdminArgs, ApiError, Problem, RunList, api_url};
+use crate::api_client::{AdminArgs, EXIT_UNREACHABLE, RunList, api_url};
 use crate::stack::DataDir;
 use crate::ui::Style;
-
-/// Exit code when the API could not be asked or refused the request.
-pub(crate) const EXIT_UNREACHABLE: u8 = 2;
 
 /// `sidefx runs …`.
 #[derive(Debug, Subcommand)]
@@ -89,7 +86,7 @@ async fn list(dir: &DataDir, args: &ListArgs, style: Style) -> Result<ExitCode> 
     let list = match client.runs(&query).await {
         Ok(list) => list,
         Err(e) => {
-            eprintln!("{} {}", style.err("error:"), explain(&e));
+            eprintln!("{} {}", style.err("error:"), e.explained());
             return Ok(ExitCode::from(EXIT_UNREACHABLE));
         }
     };
@@ -99,18 +96,6 @@ async fn list(dir: &DataDir, args: &ListArgs, style: Style) -> Result<ExitCode> 
         print_table(&list, args, style);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What went wrong, with what to do about it.
-pub(crate) fn explain(e: &ApiError) -> String {
-    match &e.problem {
-        Problem::Status { status: 401, .. } => format!(
-            "{}: the API is locked; pass --admin-token (or set API_ADMIN_TOKEN)",
-            e.request
-        ),
-        Problem::Transport(_) => format!("{e} (is the stack up? `sidefx status`, or pass --api)"),
-        _ => e.to_string(),
-    }
 }
 
 fn print_table(list: &RunList, args: &ListArgs, style: Style) {
@@ -141,7 +126,7 @@ fn print_table(list: &RunList, args: &ListArgs, style: Style) {
             run.attempts,
             run.redrives,
             run.business_key.as_str(),
-            age(now.saturating_sub(run.created_ms)),
+            crate::ui::age(now.saturating_sub(run.created_ms)),
         );
     }
     if let Some(next) = &list.next {
@@ -156,32 +141,5 @@ fn print_table(list: &RunList, args: &ListArgs, style: Style) {
             again.push_str(&format!(" --limit {}", args.limit));
         }
         println!("{}", style.dim(&format!("more: {again} --before {next}")));
-    }
-}
-
-/// `850ms`, `12s`, `5m`, `3h`, `2d`.
-pub(crate) fn age(ms: i64) -> String {
-    let ms = ms.max(0);
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..60_000 => format!("{}s", ms / 1_000),
-        60_000..3_600_000 => format!("{}m", ms / 60_000),
-        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
-        _ => format!("{}d", ms / 86_400_000),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::age;
-
-    #[test]
-    fn ages_read_in_the_largest_whole_unit() {
-        let ages: Vec<String> = [
-            0, 999, 1_000, 59_999, 60_000, 3_599_999, 3_600_000, 90_000_000,
-        ]
-        .map(age)
-        .into();
-        assert_eq!(ages, ["0ms", "999ms", "1s", "59s", "1m", "59m", "1h", "1d"]);
     }
 }

@@ -193,6 +193,18 @@ impl Drop for Countdown {
     }
 }
 
+/// `850ms`, `12s`, `5m`, `3h`, `2d`.
+pub fn age(ms: i64) -> String {
+    let ms = ms.max(0);
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{}s", ms / 1_000),
+        60_000..3_600_000 => format!("{}m", ms / 60_000),
+        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
+        _ => format!("{}d", ms / 86_400_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +232,15 @@ mod tests {
     fn colour_wraps_and_resets() {
         let style = Style { color: true };
         assert_eq!(style.ok("done"), "\x1b[32mdone\x1b[0m");
+    }
+
+    #[test]
+    fn ages_read_in_the_largest_whole_unit() {
+        let ages: Vec<String> = [
+            0, 999, 1_000, 59_999, 60_000, 3_599_999, 3_600_000, 90_000_000,
+        ]
+        .map(age)
+        .into();
+        assert_eq!(ages, ["0ms", "999ms", "1s", "59s", "1m", "59m", "1h", "1d"]);
     }
 }

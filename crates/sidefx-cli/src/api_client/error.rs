@@ -55,7 +55,25 @@ pub enum Problem {
     },
 }
 
+/// Exit code of a command whose API could not be asked or refused the request as such.
+pub const EXIT_UNREACHABLE: u8 = 2;
+
 impl ApiError {
+    /// What went wrong, with what to do about it: a locked API wants a token, an API that
+    /// cannot be reached a running stack or another `--api`.
+    pub fn explained(&self) -> String {
+        match &self.problem {
+            Problem::Status { status: 401, .. } => format!(
+                "{}: the API is locked; pass --admin-token (or set API_ADMIN_TOKEN)",
+                self.request
+            ),
+            Problem::Transport(_) => {
+                format!("{self} (is the stack up? `sidefx status`, or pass --api)")
+            }
+            _ => self.to_string(),
+        }
+    }
+
     /// The HTTP status of the answer, when the problem is one.
     pub fn status(&self) -> Option<u16> {
         match self.problem {

@@ -18,7 +18,7 @@ use sidefx_core::{BusinessKey, RunId, RunRequest};
 
 pub use actions::{BulkRedriveResponse, HistoryEntry, RedriveAll, RefusedRedrive, RunHistory};
 pub use args::{AdminArgs, api_url};
-pub use error::{ApiError, Problem, Request, describe};
+pub use error::{ApiError, EXIT_UNREACHABLE, Problem, Request, describe};
 pub use events::{END_EVENT, EventStream, RunEvents, StreamItem};
 pub use retry::Attempts;
 use retry::{Failure, retry_after, retrying};

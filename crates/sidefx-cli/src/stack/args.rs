@@ -84,7 +84,13 @@ pub struct StatusArgs {
     /// `problems`).
     #[arg(long)]
     pub json: bool,
-    /// The API's admin token, to list the workers (`GET /debug/workers`) of a locked API.
-    #[command(flatten)]
-    pub admin: crate::api_client::AdminArgs,
+    /// The API's admin token, to list the workers (`GET /debug/workers`) of an API started
+    /// with API_ADMIN_TOKEN.
+    #[arg(
+        long,
+        env = "API_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }

@@ -88,7 +88,7 @@ pub async fn run(dir: &DataDir, args: &StatusArgs, style: Style) -> Result<ExitC
     let report = match StackState::load(dir)? {
         Some(state) => {
             let mut report = inspect(dir, &state).await?;
-            match status_workers::fetch(&state.api_url, &args.admin).await {
+            match status_workers::fetch(&state.api_url, args.admin_token.as_deref()).await {
                 Ok(workers) => report.workers = Some(workers),
                 Err(why) => report.workers_error = Some(why),
             }

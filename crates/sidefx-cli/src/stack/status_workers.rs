@@ -4,9 +4,9 @@
 //! works, and covers workers the supervisor does not know (Docker, other hosts).
 
 use serde::Serialize;
+use sidefx_api::routes::workers::{WorkerView, WorkersResponse};
 use sidefx_core::now_ms;
 
-use crate::api_client::{AdminArgs, Problem, WorkerView};
 use crate::ui::Style;
 
 /// Workers listed at most (the most recently seen).
@@ -38,28 +38,27 @@ impl WorkerLine {
     }
 }
 
-/// The workers the API at `api` knows, or why they could not be read.
-pub async fn fetch(api: &str, admin: &AdminArgs) -> Result<Vec<WorkerLine>, String> {
-    let client = admin
-        .client(api)
-        .map_err(|e| e.to_string())?
-        .retrying_for(std::time::Duration::ZERO);
-    match client.workers(LIMIT).await {
-        Ok(answer) => {
-            let now = now_ms();
-            Ok(answer
-                .workers
-                .into_iter()
-                .map(|w| WorkerLine::new(w, now))
-                .collect())
-        }
-        Err(e) => Err(match e.problem {
-            Problem::Status { status: 401, .. } => {
-                "the API is locked; pass --admin-token (or set API_ADMIN_TOKEN)".to_owned()
-            }
-            problem => problem.to_string(),
-        }),
+/// The workers the API at `api` knows, or why they could not be read. A plain request, not
+/// the API client: the stack's modules stay below the client, which reads the stack's state.
+pub async fn fetch(api: &str, admin_token: Option<&str>) -> Result<Vec<WorkerLine>, String> {
+    let client = crate::health::probe_client().map_err(|e| e.to_string())?;
+    let mut request = client.get(format!("{api}/debug/workers?limit={LIMIT}"));
+    if let Some(token) = admin_token.filter(|t| !t.is_empty()) {
+        request = request.bearer_auth(token);
     }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 => {}
+        401 => return Err("the API is locked; pass --admin-token (or set API_ADMIN_TOKEN)".into()),
+        status => return Err(format!("HTTP {status}")),
+    }
+    let answer: WorkersResponse = response.json().await.map_err(|e| e.to_string())?;
+    let now = now_ms();
+    Ok(answer
+        .workers
+        .into_iter()
+        .map(|w| WorkerLine::new(w, now))
+        .collect())
 }
 
 /// `  workers     2 alive` and a line per worker.
