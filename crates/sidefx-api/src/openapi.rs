@@ -27,6 +27,8 @@ use crate::run_request::{CreateRunBody, RunRequest};
         debug::artifacts,
         debug::dlq,
         verify::verify,
+        crate::login::login,
+        crate::login::logout,
     ),
     components(schemas(
         ErrorBody,
@@ -45,11 +47,13 @@ use crate::run_request::{CreateRunBody, RunRequest};
         debug::DlqResponse,
         verify::VerifyResponse,
         sidefx_core::Event,
+        crate::login::LoginForm,
     )),
     tags(
         (name = "runs", description = "Create runs and follow them"),
         (name = "health", description = "Liveness and broker reachability"),
         (name = "debug", description = "Read-only views of the store, the tickets and the DLQ"),
+        (name = "dashboard", description = "The dashboard's login (the pages are at `/ui/`)"),
     )
 )]
 pub struct ApiDoc;
