@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 use crate::chromedriver::{BrowserBinaries, ChromeDriver};
 
-/// The window of every session, and of the screenshots.
+/// The viewport of every session, and of the screenshots.
 pub const DESKTOP: (u32, u32) = (1280, 900);
 /// A phone's viewport (an iPhone 12–15 in CSS pixels).
 pub const PHONE: (u32, u32) = (390, 844);
@@ -90,13 +90,15 @@ impl Browser {
             .await
             .expect("session id")
             .expect("a session");
-        Browser {
+        let browser = Browser {
             client,
             session,
             driver,
             http: reqwest::Client::new(),
             _profile: profile,
-        }
+        };
+        browser.resize(DESKTOP).await;
+        browser
     }
 
     /// Opens `url` and waits until it has loaded.
@@ -188,16 +190,25 @@ impl Browser {
         }
     }
 
-    /// Resizes the window and waits until the page's viewport is `width` wide.
+    /// Resizes the window so that the page's viewport is `width` × `height` CSS pixels (the
+    /// window is larger by its own frame, which is measured first).
     pub async fn resize(&self, (width, height): (u32, u32)) {
+        let frame = self
+            .eval("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]")
+            .await;
+        let frame = |i: usize| u32::try_from(frame[i].as_u64().unwrap_or(0)).unwrap_or(0);
         self.client
-            .set_window_size(width, height)
+            .set_window_size(width + frame(0), height + frame(1))
             .await
             .expect("set_window_size");
-        let what = format!("the viewport to be {width} px wide");
+        let what = format!("the viewport to be {width}x{height}");
         poll_until(&what, Duration::from_secs(5), async || {
-            let inner = self.eval("return window.innerWidth").await.as_u64()?;
-            (inner == u64::from(width)).then_some(())
+            let inner = self
+                .eval("return [window.innerWidth, window.innerHeight]")
+                .await;
+            let wanted = [u64::from(width), u64::from(height)];
+            (inner[0].as_u64() == Some(wanted[0]) && inner[1].as_u64() == Some(wanted[1]))
+                .then_some(())
         })
         .await;
     }
