@@ -35,7 +35,7 @@ export function runActions(runId, done) {
       act("discard", { reason: why });
     },
   }, "Discard");
-  return h("div", { class: "actions stack", "data-run": runId }, h("div", { class: "row" }, reason, redrive, discard), result);
+  return h("div", { class: "actions", "data-run": runId }, h("div", { class: "row" }, reason, redrive, discard), result);
 }
 
 function reasonBody(input) {

@@ -165,11 +165,13 @@ function renderRecord(page) {
   ];
   replace(page.record, h("dl", { class: "card facts", id: "run-facts", "data-status": run.status },
     facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
-  replace(page.actions, run.status === "dead_lettered" ? runActions(run.run_id, (updated) => {
-    page.run = updated;
-    renderRecord(page);
-    openStream(page);
-  }) : null);
+  replace(page.actions, run.status === "dead_lettered" ? h("div", { class: "card stack" },
+    h("p", {}, "This run is dead-lettered: redrive it (a new attempt of the same command) or discard it."),
+    runActions(run.run_id, (updated) => {
+      page.run = updated;
+      renderRecord(page);
+      openStream(page);
+    })) : null);
   replace(page.effects, effectsTable(run.effects || []));
 }
 
@@ -179,7 +181,8 @@ function effectsTable(effects) {
   const rows = effects.map((e) => ({
     attrs: { "data-effect": e.effect_id, "data-status": e.status },
     cells: [h("span", { class: "mono" }, e.effect_id), badge(e.status), e.attempts,
-      h("span", { class: "mono" }, e.owner || "—"), h("span", { class: "mono receipt" }, receiptText(e.receipt) || "—"), clock(e.updated_ms)],
+      h("span", { class: "mono" }, e.owner || "—"), h("span", { class: "mono receipt" }, receiptText(e.receipt) || "—"),
+      h("span", { class: "time" }, clock(e.updated_ms))],
   }));
   return table(columns, rows);
 }

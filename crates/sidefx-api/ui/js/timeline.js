@@ -76,7 +76,7 @@ export function describe(event) {
       return [badge("backoff", `backoff ${e.backoff_s.toFixed(2)} s`), `next attempt ${e.next_attempt} of ${e.max_attempts}`, e.error];
     case "retry.scheduled": return [`attempt ${e.attempt} waits in the retry outbox`];
     case "side_effect.executing": return [badge("in_progress", "executing"), e.effect_id, e.claim ? `claim ${e.claim}` : null];
-    case "side_effect.done": return [badge("done"), receiptText(e.receipt) || e.artifact_path];
+    case "side_effect.done": return [badge("done"), receiptText(e.receipt) || ticketName(e.artifact_path)];
     case "side_effect.skipped":
       return [badge("skipped", e.reason === "already_done" ? "skipped · already done" : "skipped · in progress"),
         e.by_run ? h("span", {}, "by run ", h("a", { href: `#/run/${encodeURIComponent(e.by_run)}`, class: "mono" }, e.by_run)) : null];
@@ -96,11 +96,21 @@ export function describe(event) {
 export function receiptText(receipt) {
   if (!receipt) return null;
   switch (receipt.kind) {
-    case "ticket": return `ticket ${receipt.path}`;
-    case "charge": return `charge ${receipt.charge_id} (${receipt.ticket_path})`;
+    case "ticket": return `ticket ${ticketName(receipt.path)}`;
+    case "charge": return `charge ${receipt.charge_id} (${ticketName(receipt.ticket_path)})`;
     case "remote": return `remote id ${receipt.id}`;
     default: return JSON.stringify(receipt);
   }
+}
+
+/**
+ * A ticket's path from `tickets/` on: events carry the worker's own path, which says where
+ * the server keeps its files and nothing a reader needs (`GET /runs/{id}` is relative already).
+ */
+function ticketName(path) {
+  if (typeof path !== "string") return null;
+  const at = path.lastIndexOf("tickets/");
+  return at >= 0 ? path.slice(at) : path.split("/").pop();
 }
 
 /** The timeline's nodes. */
@@ -112,7 +122,7 @@ export function renderTimeline(grouped) {
       h("div", { class: `event${event.type === "chaos.crash_now" ? " crash" : ""}`, "data-type": event.type },
         h("span", { class: "at" }, `+${Math.max(0, Math.round(at))} ms`),
         h("span", { class: "type" }, event.type),
-        h("span", { class: "detail" }, describe(event))));
+        h("span", { class: "detail" }, describe(event).map((part) => (typeof part === "string" ? h("span", {}, part) : part)))));
     const span = group.events[group.events.length - 1].event.ts - group.events[0].event.ts;
     nodes.push(h("section", { class: "attempt", "data-kind": group.kind },
       h("header", {}, group.title, h("span", { class: "muted" }, `${group.events.length} events · ${duration(span)}`)),
