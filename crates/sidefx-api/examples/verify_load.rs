@@ -131,6 +131,7 @@ async fn complete(store: &Store, artifacts: &Artifacts, n: u32) -> anyhow::Resul
         max_attempts: 3,
         fail_before_effect_n: 0,
         fail_mode: sidefx_core::FailMode::None,
+        redrive: None,
     };
     let lease = Duration::from_secs(30);
     store

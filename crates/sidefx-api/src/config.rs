@@ -105,6 +105,12 @@ pub struct ApiConfig {
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pending_runs: u32,
 
+    /// How often an operator may redrive one dead-lettered run (`POST /runs/{id}/redrive`);
+    /// one more is refused with 409 `redrive_cap`. Each redrive gives the run its request's
+    /// `max_attempts` attempts again.
+    #[arg(long, env = "API_MAX_DLQ_REDRIVES", default_value_t = crate::state::DEFAULT_MAX_DLQ_REDRIVES)]
+    pub max_dlq_redrives: u32,
+
     /// Most connections kept open at once for requests; more wait in the kernel's accept
     /// backlog until one closes. Bounds the API's memory against clients that open a
     /// connection per request. Idle connections and slow senders are closed after

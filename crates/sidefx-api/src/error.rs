@@ -93,6 +93,15 @@ pub enum ApiError {
     /// 502: the broker refused a request for a reason that is not the client's fault.
     #[error("broker error: {0}")]
     BrokerRejected(String),
+    /// 409: a dead-letter action (redrive, discard) that the run's state refuses: `code` is
+    /// `not_dead_lettered`, `effect_done` or `redrive_cap`. Nothing was changed.
+    #[error("{message}")]
+    ActionRefused {
+        /// The error code.
+        code: &'static str,
+        /// What the run's state is, and why that refuses the action.
+        message: String,
+    },
     /// 500: a bug or a local failure (store, file system). Only the log sees the cause.
     #[error("internal error: {0}")]
     Internal(String),
@@ -110,7 +119,8 @@ pub struct ErrorBody {
     /// `idempotency_key_reused`, `run_not_found`, `not_found`, `method_not_allowed`,
     /// `payload_too_large`, `unauthorized`, `request_timeout`, `misdirected_request`,
     /// `overloaded`, `too_many_streams`, `verify_busy`, `broker_backpressure`, `broker_unavailable`,
-    /// `storage_unavailable`, `broker_error`, `internal`.
+    /// `storage_unavailable`, `broker_error`, `internal`; for the dead-letter actions (409)
+    /// `not_dead_lettered`, `effect_done`, `redrive_cap`.
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
@@ -162,6 +172,7 @@ impl ApiError {
             ApiError::MisdirectedHost => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BrokerRejected(_) => (StatusCode::BAD_GATEWAY, "broker_error"),
+            ApiError::ActionRefused { code, .. } => (StatusCode::CONFLICT, *code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

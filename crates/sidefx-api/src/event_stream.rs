@@ -1,153 +1,177 @@
-//! Pumps one run's events from its DriftQ topic into an SSE stream.
+//! One viewer's stream of a run's events: the run's recorded history first, then its new
+//! events as they are recorded, until the run's story ends.
 //!
-//! Each message is decoded into `sidefx_core::Event` and re-encoded (so clients only ever
-//! see well-formed events), and acked once the response body has taken it. Dropping the
-//! stream (the client went away, or shutdown) drops the consumer and its broker connection;
-//! an event taken but not yet acked is redelivered to the group's next connection.
+//! Every frame carries `id: <seq>` (so a reconnecting `EventSource` resumes with
+//! `Last-Event-ID`) and `event: <type>`. The stream ends after the run's terminal event
+//! (`run.completed`, `run.dlq`, `run.discarded`) with a last `sse.end` frame, when that event
+//! is the newest of the run's history: a dead letter an operator redrove later is followed by
+//! more, and a replay goes on through them. Viewers share nothing: each reads the store for
+//! its replay and takes its run's events from the feed (see `history_feed.rs`), so any number
+//! of them see every event and none leaves state behind on the broker.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::response::sse::Event as SseEvent;
-use driftq_client::{AckTarget, ConsumeRequest, Consumer, Message};
-use futures::{Stream, StreamExt, stream};
+use futures::{Stream, stream};
 use serde::Serialize;
-use sidefx_core::telemetry::untrusted;
-use sidefx_core::{Event, Publisher, RunId};
+use sidefx_core::{RecordedEvent, RunId, Store};
+use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Times in a row the events topic may be recreated before the stream gives up (a broker
-/// that keeps forgetting it is misbehaving; the client can reconnect).
-const MAX_TOPIC_RECOVERIES: u32 = 3;
+/// Events read from the store per replay query.
+const REPLAY_PAGE: u32 = 500;
 
-/// The first SSE event of every stream, as the original sent it.
+/// The first frame of every stream, as the original sent it (now also named by `event:`).
 #[derive(Debug, Serialize)]
-struct Connected<'a> {
+struct Marker<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     run_id: &'a RunId,
+    /// On `sse.end`: the `seq` of the last event sent (absent on `sse.connected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_event_id: Option<i64>,
 }
 
-/// `sse.connected`, then every event of the run as it arrives. Never ends on its own unless
-/// the broker refuses the consumer for good.
+/// Where the viewer starts and what is known of the run when it connected.
+#[derive(Debug, Clone)]
+pub(crate) struct ViewerStart {
+    /// The run.
+    pub run_id: RunId,
+    /// Events up to this `seq` were seen already (`Last-Event-ID`; 0 for all of them).
+    pub after: i64,
+    /// The run was final when the viewer connected: a run without a recorded history (from
+    /// before the history existed) ends the stream once the replay found nothing to send.
+    pub run_was_final: bool,
+}
+
+/// `sse.connected`, the history after `start.after`, then live events, then `sse.end`.
+/// `live` must have been subscribed before this is called (see `HistoryFeed::subscribe`).
 pub(crate) fn run_event_stream(
-    publisher: Publisher,
-    run_id: &RunId,
-    request: ConsumeRequest,
+    store: Store,
+    live: broadcast::Receiver<Arc<RecordedEvent>>,
+    start: ViewerStart,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + use<> {
-    let connected = to_sse(&Connected {
-        kind: "sse.connected",
-        run_id,
-    })
-    .unwrap_or_default();
-    let pump = EventPump {
-        consumer: publisher.client().consume(request),
-        publisher,
-        pending_ack: None,
-        topic_recoveries: 0,
+    let connected = marker("sse.connected", &start.run_id, None);
+    let viewer = Viewer {
+        store,
+        live,
+        last: start.after,
+        run_was_final: start.run_was_final,
+        run_id: start.run_id,
+        queue: VecDeque::new(),
+        replaying: true,
+        sent_any: false,
+        last_was_terminal: false,
+        ended: false,
     };
-    let events = stream::unfold(pump, |mut pump| async move {
-        let event = pump.next_event().await?;
-        Some((Ok(event), pump))
+    let events = stream::unfold(viewer, |mut viewer| async move {
+        let frame = viewer.next_frame().await?;
+        Some((Ok(frame), viewer))
     });
-    stream::once(async move { Ok(connected) }).chain(events)
+    futures::StreamExt::chain(stream::once(async move { Ok(connected) }), events)
 }
 
-/// The consumer plus what it still owes the broker.
-struct EventPump {
-    publisher: Publisher,
-    consumer: Consumer,
-    /// The message behind the last event handed out; acked when the next one is asked for,
-    /// i.e. once the response body has taken the previous one.
-    pending_ack: Option<AckTarget>,
-    topic_recoveries: u32,
+struct Viewer {
+    store: Store,
+    live: broadcast::Receiver<Arc<RecordedEvent>>,
+    run_id: RunId,
+    /// The `seq` of the last event sent (or the viewer's `Last-Event-ID`).
+    last: i64,
+    run_was_final: bool,
+    /// Events read and not sent yet, in order.
+    queue: VecDeque<Arc<RecordedEvent>>,
+    /// Reading the store rather than the feed (at the start, and after falling behind).
+    replaying: bool,
+    sent_any: bool,
+    last_was_terminal: bool,
+    ended: bool,
 }
 
-impl EventPump {
-    /// The next event to send; `None` ends the SSE stream.
-    async fn next_event(&mut self) -> Option<SseEvent> {
-        if let Some(target) = self.pending_ack.take() {
-            ack(self.publisher.client(), &target).await;
-        }
+impl Viewer {
+    /// The next frame; `None` ends the stream.
+    async fn next_frame(&mut self) -> Option<SseEvent> {
         loop {
-            let message = match self.consumer.next().await? {
-                Ok(message) => message,
-                Err(err) => {
-                    self.recover(err).await?;
-                    continue;
-                }
-            };
-            self.topic_recoveries = 0;
-            let target = self.consumer.request().ack_target(&message);
-            match self.decode(&message) {
-                Some(event) => {
-                    self.pending_ack = Some(target);
-                    return Some(event);
-                }
-                // Undecodable: it would fail for every client, so ack it and move on.
-                None => ack(self.publisher.client(), &target).await,
+            if self.ended {
+                return None;
+            }
+            if let Some(event) = self.queue.pop_front() {
+                self.last = event.seq;
+                self.sent_any = true;
+                self.last_was_terminal = event.is_terminal();
+                return Some(frame(&event));
+            }
+            // Everything read was sent: is the story over?
+            if !self.replaying && (self.last_was_terminal || (!self.sent_any && self.run_was_final))
+            {
+                self.ended = true;
+                return Some(marker("sse.end", &self.run_id, Some(self.last)));
+            }
+            if self.replaying {
+                self.replay_page().await?;
+            } else {
+                self.follow().await?;
             }
         }
     }
 
-    /// Decides what a consumer error means; `None` ends the stream.
-    async fn recover(&mut self, err: driftq_client::Error) -> Option<()> {
-        let topic = self.consumer.request().topic.clone();
-        if err.is_topic_missing() && self.topic_recoveries < MAX_TOPIC_RECOVERIES {
-            // The broker forgets topics without messages when it restarts (PROTOCOL §3.13).
-            self.topic_recoveries += 1;
-            tracing::warn!(%topic, "events topic missing on the broker; recreating it");
-            if let Err(err) = self.publisher.recreate_topic(&topic).await {
-                tracing::warn!(%topic, error = %untrusted(&err.to_string()), "recreating the events topic failed");
+    /// The next page of the run's history after `last`; the replay is over at a short page.
+    async fn replay_page(&mut self) -> Option<()> {
+        match self
+            .store
+            .run_history(&self.run_id, self.last, REPLAY_PAGE)
+            .await
+        {
+            Ok(page) => {
+                self.replaying = page.len() == REPLAY_PAGE as usize;
+                self.queue.extend(page.into_iter().map(Arc::new));
+                Some(())
             }
-            let request = self.consumer.request().clone();
-            self.consumer = self.publisher.client().consume(request);
-            return Some(());
-        }
-        if err.is_transient() {
-            // The consumer reconnects by itself (with backoff); just note it.
-            tracing::debug!(%topic, error = %untrusted(&err.to_string()), "event consumer interrupted");
-            return Some(());
-        }
-        tracing::warn!(%topic, error = %untrusted(&err.to_string()), "event consumer refused; ending the SSE stream");
-        None
-    }
-
-    /// The SSE event for a message, or `None` (logged) if it is not a valid run event.
-    fn decode(&self, message: &Message) -> Option<SseEvent> {
-        match serde_json::from_str::<Event>(&message.value) {
-            Ok(event) => to_sse(&event),
             Err(err) => {
-                tracing::warn!(
-                    topic = %self.consumer.request().topic,
-                    partition = message.partition,
-                    offset = message.offset,
-                    error = %untrusted(&err.to_string()),
-                    "skipping an event that does not decode"
-                );
+                // The client reconnects with Last-Event-ID and loses nothing.
+                tracing::warn!(run_id = %self.run_id, error = %err, "reading a run's history failed; ending its stream");
                 None
             }
         }
     }
-}
 
-/// Acks a delivered message. A failed ack only means a redelivery to the next connection of
-/// this group, so it is logged, never fatal. (A free function: borrowing the whole pump across
-/// the `.await` would require the consumer to be `Sync`.)
-async fn ack(client: &driftq_client::Client, target: &AckTarget) {
-    match client.ack(target).await {
-        Ok(()) => {}
-        Err(err) if err.is_not_in_flight() => {
-            tracing::debug!(offset = target.offset, "event already acked");
-        }
-        Err(err) => {
-            tracing::warn!(topic = %target.topic, offset = target.offset, error = %untrusted(&err.to_string()), "event ack failed");
+    /// Waits for the run's next live event.
+    async fn follow(&mut self) -> Option<()> {
+        loop {
+            match self.live.recv().await {
+                Ok(event) => {
+                    if event.seq > self.last && event.run_id == self.run_id.as_str() {
+                        self.queue.push_back(event);
+                        return Some(());
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(run_id = %self.run_id, missed, "viewer fell behind the feed; replaying from the store");
+                    self.replaying = true;
+                    return Some(());
+                }
+                // The feed is gone (the API is stopping).
+                Err(RecvError::Closed) => return None,
+            }
         }
     }
 }
 
-/// `data: <json>`; serializing our own types cannot fail, but if it did the event is skipped.
-fn to_sse<T: Serialize>(value: &T) -> Option<SseEvent> {
+/// `id: <seq>`, `event: <type>`, `data: <the event as recorded>`.
+fn frame(event: &RecordedEvent) -> SseEvent {
     SseEvent::default()
-        .json_data(value)
-        .inspect_err(|err| tracing::error!(error = %untrusted(&err.to_string()), "cannot encode an SSE event"))
-        .ok()
+        .id(event.seq.to_string())
+        .event(&event.kind)
+        .data(&event.json)
+}
+
+fn marker(kind: &'static str, run_id: &RunId, last_event_id: Option<i64>) -> SseEvent {
+    let body = Marker {
+        kind,
+        run_id,
+        last_event_id,
+    };
+    // Serializing this struct cannot fail; an empty data line would be the fallback.
+    let data = serde_json::to_string(&body).unwrap_or_default();
+    SseEvent::default().event(kind).data(data)
 }

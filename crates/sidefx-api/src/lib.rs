@@ -17,6 +17,7 @@ pub mod error;
 mod error_sources;
 mod event_stream;
 pub mod extract;
+mod history_feed;
 pub mod host_check;
 pub mod login;
 pub mod openapi;
@@ -50,7 +51,7 @@ pub use cors::AllowedOrigins;
 pub use error::{ApiError, ErrorBody};
 pub use state::{ApiStartError, AppState};
 
-use routes::{debug, events, health, metrics, runs, verify};
+use routes::{dead_letters, debug, events, health, history, metrics, runs, verify};
 
 /// Largest request body accepted (a run request is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -82,6 +83,10 @@ pub fn app(state: AppState) -> Router {
         .route("/runs", post(runs::create_run).get(runs::list_runs))
         .route("/runs/{run_id}", get(runs::get_run))
         .route("/runs/{run_id}/events", get(events::stream_run_events))
+        .route("/runs/{run_id}/history", get(history::run_history))
+        .route("/runs/{run_id}/redrive", post(dead_letters::redrive_run))
+        .route("/runs/{run_id}/discard", post(dead_letters::discard_run))
+        .route("/dlq/redrive", post(dead_letters::redrive_many))
         .route(
             "/healthz",
             get(health::healthz).layer(axum::middleware::map_response(quiet_access_log)),

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{debug, events, health, metrics, runs, verify};
+use crate::routes::{dead_letters, debug, events, health, history, metrics, runs, verify};
 use crate::run_request::{CreateRunBody, RunRequest};
 
 /// The API description.
@@ -21,6 +21,10 @@ use crate::run_request::{CreateRunBody, RunRequest};
         runs::list_runs,
         runs::get_run,
         events::stream_run_events,
+        history::run_history,
+        dead_letters::redrive_run,
+        dead_letters::discard_run,
+        dead_letters::redrive_many,
         health::healthz,
         metrics::metrics,
         debug::side_effects,
@@ -38,6 +42,13 @@ use crate::run_request::{CreateRunBody, RunRequest};
         runs::RunList,
         runs::RunSummary,
         runs::RunView,
+        history::RunHistory,
+        history::HistoryEntry,
+        dead_letters::RedriveBody,
+        dead_letters::DiscardBody,
+        dead_letters::BulkRedriveBody,
+        dead_letters::BulkRedriveResponse,
+        dead_letters::RefusedRedrive,
         health::HealthResponse,
         health::DriftqHealth,
         health::Backpressure,
@@ -51,6 +62,7 @@ use crate::run_request::{CreateRunBody, RunRequest};
     )),
     tags(
         (name = "runs", description = "Create runs and follow them"),
+        (name = "dead letters", description = "Redrive or discard dead-lettered runs (admin)"),
         (name = "health", description = "Liveness and broker reachability"),
         (name = "debug", description = "Read-only views of the store, the tickets and the DLQ"),
         (name = "dashboard", description = "The dashboard's login (the pages are at `/ui/`)"),

@@ -110,9 +110,13 @@ pub async fn accept(
 ) -> Result<Accepted, ApiError> {
     let new_run = new_run(request, idempotency_key)?;
     let relay_due_ms = due_after(RELAY_AFTER);
+    // The history starts in the transaction that accepts the run.
+    let first = request.clone();
+    let first_events =
+        move |row: &RunRow| RunMessages::new(&row.run_id, &first, row.created_ms).first_events();
     let (run, replayed) = match state
         .store
-        .accept_run(new_run, state.max_pending_runs, relay_due_ms)
+        .accept_run_recording(new_run, state.max_pending_runs, relay_due_ms, first_events)
         .await?
     {
         CreateRun::Created(run) => (run, false),

@@ -40,6 +40,11 @@ impl RunMessages {
         }
     }
 
+    /// `run.created` and `command.enqueued`: the events among them, for the run's history.
+    pub(crate) fn first_events(&self) -> Vec<Event> {
+        vec![self.created.clone(), self.enqueued.clone()]
+    }
+
     /// Publishes in the original's order: the run's events topic first receives
     /// `run.created`, then the worker gets the command, then `command.enqueued` follows. A
     /// failure stops the sequence; the outbox publishes again from the start (see

@@ -13,6 +13,7 @@ use crate::broker_pressure::BrokerPressure;
 use crate::config::ApiConfig;
 use crate::cors::AllowedOrigins;
 use crate::error::ApiError;
+use crate::history_feed::HistoryFeed;
 use crate::host_check::AllowedHosts;
 use crate::stream_limit::{DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_CLIENT, StreamLimits};
 use crate::timeouts::Timeouts;
@@ -30,6 +31,10 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
 /// the outbox; ten thousand is minutes of traffic at the rates `sidefx bench` measures and a
 /// few MiB of disk.
 pub const DEFAULT_MAX_PENDING_RUNS: u32 = 10_000;
+
+/// Default of `API_MAX_DLQ_REDRIVES`: a dead letter that failed its attempts again after three
+/// redrives needs a fix, not a fourth.
+pub const DEFAULT_MAX_DLQ_REDRIVES: u32 = 3;
 
 /// What the handlers share (through axum's `State`). Clones share everything.
 #[derive(Clone)]
@@ -69,6 +74,10 @@ pub struct AppState {
     pub(crate) admin_token: Option<Arc<str>>,
     /// Flipped to `true` when graceful shutdown starts; open SSE streams end on it.
     shutdown: Arc<watch::Sender<bool>>,
+    /// New run events for the open event streams (see `history_feed.rs`).
+    pub(crate) history_feed: HistoryFeed,
+    /// `API_MAX_DLQ_REDRIVES`: how often an operator may redrive one dead-lettered run.
+    pub(crate) max_dlq_redrives: u32,
 }
 
 /// Why the API could not start.
@@ -114,6 +123,7 @@ impl AppState {
         state.stream_limits = StreamLimits::new(config.max_streams, config.max_streams_per_client);
         state.allowed_hosts = AllowedHosts::new(&config.allowed_hosts);
         state.chaos = config.chaos.enabled;
+        state.max_dlq_redrives = config.max_dlq_redrives;
         // Compose passes an unset variable as empty: that means "no token", not "".
         state.admin_token = config
             .admin_token
@@ -132,6 +142,8 @@ impl AppState {
     ) -> AppState {
         let owner = format!("sidefx-api-{}", uuid::Uuid::new_v4().simple());
         AppState {
+            history_feed: HistoryFeed::new(store.clone()),
+            max_dlq_redrives: DEFAULT_MAX_DLQ_REDRIVES,
             store,
             publisher,
             artifacts: Arc::new(artifacts),

@@ -149,6 +149,7 @@ async fn done_effect(dir: &TempDir, key: &str) -> RunId {
         max_attempts: 3,
         fail_before_effect_n: 0,
         fail_mode: FailMode::None,
+        redrive: None,
     };
     let claim = NewClaim::for_command(&cmd, "w", Duration::from_secs(30)).unwrap();
     store.claim(claim).await.unwrap();

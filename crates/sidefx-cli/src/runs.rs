@@ -115,7 +115,9 @@ fn print_table(list: &RunList, args: &ListArgs, style: Style) {
         let status = format!("{:<14}", run.status.as_str());
         let status = match run.status {
             RunStatus::Completed => style.ok(&status),
-            RunStatus::DeadLettered | RunStatus::Rejected => style.err(&status),
+            RunStatus::DeadLettered | RunStatus::Rejected | RunStatus::Discarded => {
+                style.err(&status)
+            }
             RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => style.warn(&status),
         };
         println!(

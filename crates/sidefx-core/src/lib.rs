@@ -39,9 +39,9 @@ pub use publisher::{PublishError, Publisher};
 pub use receipt::Receipt;
 pub use shutdown::shutdown_signal;
 pub use store::{
-    BadCursor, Claim, CreateRun, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry, NewRun,
-    PendingRun, RunCursor, RunFilter, RunPage, RunRow, RunStatus, ScheduledRetry, Store,
-    StoreError,
+    BadCursor, Claim, CreateRun, Discard, EffectRow, EffectStatus, MarkDone, NewClaim, NewRetry,
+    NewRun, PendingRun, RecordedEvent, Redrive, RedriveRefused, RunCursor, RunFilter, RunPage,
+    RunRow, RunStatus, ScheduledRetry, Store, StoreError,
 };
 #[cfg(feature = "telemetry")]
 pub use telemetry::TelemetryError;

@@ -32,6 +32,7 @@ fn command(run: &RunId) -> RunCommand {
         max_attempts: 5,
         fail_before_effect_n: 0,
         fail_mode: FailMode::None,
+        redrive: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn command(run: &str, attempt: u32) -> RunCommand {
         max_attempts: 5,
         fail_before_effect_n: 0,
         fail_mode: sidefx_core::FailMode::None,
+        redrive: None,
     }
 }
 
@@ -200,7 +201,7 @@ async fn an_original_database_is_migrated_in_place() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

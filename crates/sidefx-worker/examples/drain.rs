@@ -132,6 +132,7 @@ async fn fill_one(store: &Store, publisher: &Publisher, n: u32) -> anyhow::Resul
         max_attempts: 3,
         fail_before_effect_n: 0,
         fail_mode: FailMode::None,
+        redrive: None,
     };
     publisher.command(&command).await?;
     Ok(())

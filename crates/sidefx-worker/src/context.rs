@@ -69,10 +69,17 @@ impl StepContext {
         EffectCtx::for_command(cmd, self.claim_lease)
     }
 
-    /// Publishes `event` to its run's topic. A failure fails the step (no ack): events are
-    /// keyed, so the redelivered step re-emits them and the broker drops the duplicates.
-    pub(crate) async fn emit(&self, event: Event) -> Result<(), PublishError> {
+    /// Records `event` in its run's history and publishes it to the run's topic, at once
+    /// (the store's commit and the broker's produce overlap: one round trip, not two). A
+    /// failure of either fails the step (no ack): events are keyed, so the redelivered step
+    /// emits them again, and the history and the broker each keep one of each.
+    pub(crate) async fn emit(&self, event: Event) -> Result<(), StepError> {
         tracing::debug!(event = event.kind(), "emit");
-        self.publisher.event(&event).await
+        let (recorded, published) = tokio::join!(
+            self.store.record_events(vec![event.clone()]),
+            self.publisher.event(&event),
+        );
+        recorded?;
+        Ok(published?)
     }
 }

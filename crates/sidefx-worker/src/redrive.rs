@@ -23,7 +23,7 @@
 use std::time::Duration;
 
 use sidefx_core::metrics::{RUNS_REDRIVE_CAPPED, RUNS_REDRIVEN};
-use sidefx_core::{DlqRecord, Publisher, RunCommand, RunRequest, RunRow, RunStatus, Store, now_ms};
+use sidefx_core::{DlqRecord, Publisher, RunCommand, RunRow, RunStatus, Store, now_ms};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -95,16 +95,15 @@ async fn redrive(
     let Some(stamp) = store.claim_redrive(run).await? else {
         return Ok(false);
     };
-    let request: RunRequest = match serde_json::from_str(&run.request_json) {
-        Ok(request) => request,
+    let command = match run.current_command(now_ms()) {
+        Ok(command) => command,
         Err(err) => {
             error!(run_id = %run.run_id, error = %err, request_json = %run.request_json,
                 "stalled run has an unreadable request; cannot redrive it");
             return Ok(false);
         }
     };
-    let attempt = current_attempt(run.status, run.attempts);
-    let command = request.command(&run.run_id, attempt, now_ms());
+    let attempt = command.attempt;
     if run.redrives >= max_redrives {
         dead_letter(store, publisher, run, &command).await?;
         return Ok(true);
@@ -134,9 +133,13 @@ async fn dead_letter(
     publisher
         .dead_letter(&DlqRecord::for_command(command, error.as_str(), now_ms()))
         .await?;
-    publisher
-        .event(&crate::run_events::run_dead_lettered(command, &error))
-        .await?;
+    let event = crate::run_events::run_dead_lettered(command, &error);
+    let (recorded, published) = tokio::join!(
+        store.record_events(vec![event.clone()]),
+        publisher.event(&event)
+    );
+    recorded?;
+    published?;
     store
         .update_run(&run.run_id, RunStatus::DeadLettered, run.attempts)
         .await?;
@@ -144,30 +147,4 @@ async fn dead_letter(
     warn!(run_id = %run.run_id, redrives = run.redrives, %error,
         "run made no progress through its redrives; dead-lettered");
     Ok(())
-}
-
-/// The attempt a stalled run is waiting for. `runs.attempts` counts attempts started
-/// (attempt n sets it to n + 1): a `running` run is in attempt `attempts - 1`; a `retrying`
-/// run failed that one and its retry (attempt `attempts`) left the outbox already; a
-/// `queued` run waits for attempt 0.
-pub fn current_attempt(status: RunStatus, attempts: u32) -> u32 {
-    match status {
-        RunStatus::Running => attempts.saturating_sub(1),
-        RunStatus::Retrying => attempts,
-        _ => 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_attempt_to_redrive_follows_the_runs_status() {
-        assert_eq!(current_attempt(RunStatus::Queued, 0), 0);
-        assert_eq!(current_attempt(RunStatus::Running, 1), 0);
-        assert_eq!(current_attempt(RunStatus::Running, 3), 2);
-        assert_eq!(current_attempt(RunStatus::Retrying, 1), 1);
-        assert_eq!(current_attempt(RunStatus::Retrying, 4), 4);
-    }
 }

@@ -154,6 +154,7 @@ pub fn run_dead_lettered(cmd: &RunCommand, error: &str) -> Event {
         run_id: cmd.run_id.clone(),
         step_id: cmd.step_id.clone(),
         error: error.to_owned(),
+        redrive: cmd.redrive,
     }
 }
 
@@ -167,7 +168,7 @@ pub(crate) async fn started(ctx: &StepContext, cmd: &RunCommand) -> Result<(), S
         ctx.emit(step_started(cmd)),
     );
     status?;
-    Ok(event?)
+    event
 }
 
 /// `step.completed` then `run.completed` (in this order: readers of the run's topic do not

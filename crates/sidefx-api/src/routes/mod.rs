@@ -1,9 +1,11 @@
 //! HTTP handlers, one file per resource. Each handler extracts, calls `sidefx-core`, and maps
 //! the result; status codes are decided in `crate::error` only.
 
+pub mod dead_letters;
 pub mod debug;
 pub mod events;
 pub mod health;
+pub mod history;
 pub mod metrics;
 pub mod runs;
 pub mod verify;

@@ -92,7 +92,7 @@ const DEFAULT_PAGE: u32 = 50;
 #[into_params(parameter_in = Query)]
 pub struct ListRunsQuery {
     /// Only runs of this status: `queued`, `running`, `retrying`, `completed`,
-    /// `dead_lettered` or `rejected`.
+    /// `dead_lettered`, `discarded` or `rejected`.
     #[param(value_type = Option<RunStatus>)]
     pub status: Option<String>,
     /// Only the runs of this business key.
@@ -128,6 +128,8 @@ pub struct RunSummary {
     pub attempts: u32,
     /// How often a stalled run's command was published again.
     pub redrives: u32,
+    /// How often an operator redrove the run out of the dead letters.
+    pub dlq_redrives: u32,
     /// The `Idempotency-Key` the run was created with, if any.
     pub idempotency_key: Option<String>,
     /// Creation time (ms since the epoch).
@@ -149,7 +151,7 @@ pub struct RunSummary {
             business key or limit, or a `before` that no page gave", body = ErrorBody,
             example = json!({"error": "invalid_request",
                 "message": "status: must be one of queued, running, retrying, completed, \
-                    dead_lettered, rejected", "field": "status"})),
+                    dead_lettered, rejected, discarded", "field": "status"})),
         (status = 500, description = "Store failure", body = ErrorBody),
     )
 )]
@@ -174,7 +176,7 @@ impl ListRunsQuery {
                 ApiError::invalid(
                     "status",
                     "must be one of queued, running, retrying, completed, dead_lettered, \
-                     rejected",
+                     rejected, discarded",
                 )
             })?),
         };
@@ -213,6 +215,7 @@ impl From<RunRow> for RunSummary {
             status: run.status,
             attempts: run.attempts,
             redrives: run.redrives,
+            dlq_redrives: run.dlq_redrives,
             idempotency_key: run.idempotency_key,
             created_ms: run.created_ms,
             updated_ms: run.updated_ms,
@@ -225,8 +228,8 @@ impl From<RunRow> for RunSummary {
 pub struct RunView {
     /// The run's id.
     pub run_id: RunId,
-    /// `queued`, `running`, `retrying`, `completed` or `dead_lettered`; `rejected` only for
-    /// runs an earlier version answered 503 (re-send the request with the same
+    /// `queued`, `running`, `retrying`, `completed`, `dead_lettered` or `discarded` (a dead
+    /// letter an operator gave up on); `rejected` only for runs an earlier version answered 503 (re-send the request with the same
     /// `Idempotency-Key`).
     pub status: RunStatus,
     /// The highest attempt number a worker reported.
@@ -234,6 +237,12 @@ pub struct RunView {
     /// How often a worker published the run's command again because the run stalled (its
     /// command was lost by the broker, or was slow to arrive).
     pub redrives: u32,
+    /// How often an operator redrove the run out of the dead letters
+    /// (`POST /runs/{run_id}/redrive`).
+    pub dlq_redrives: u32,
+    /// The attempts the run may make in all: the request's `max_attempts`, plus that many
+    /// again per redrive.
+    pub attempt_budget: u32,
     /// The run's event topic.
     pub events_topic: String,
     /// The `Idempotency-Key` the run was created with, if any.
@@ -276,7 +285,7 @@ pub async fn get_run(
 }
 
 impl RunView {
-    fn new(run: RunRow, effects: Vec<SideEffectView>) -> Result<Self, ApiError> {
+    pub(crate) fn new(run: RunRow, effects: Vec<SideEffectView>) -> Result<Self, ApiError> {
         let request: RunRequest = serde_json::from_str(&run.request_json).map_err(|err| {
             ApiError::Internal(format!(
                 "stored request of run {} is unreadable: {err}",
@@ -289,6 +298,8 @@ impl RunView {
             status: run.status,
             attempts: run.attempts,
             redrives: run.redrives,
+            dlq_redrives: run.dlq_redrives,
+            attempt_budget: run.attempt_budget.unwrap_or(request.max_attempts),
             idempotency_key: run.idempotency_key,
             created_ms: run.created_ms,
             updated_ms: run.updated_ms,

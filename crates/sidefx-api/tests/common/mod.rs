@@ -275,6 +275,41 @@ impl SseReader {
         }
     }
 
+    /// Opens the stream with `Last-Event-ID: last` and no `client_id`.
+    pub async fn open_after(app: &TestApp, run_id: &str, last: i64) -> SseReader {
+        let url = app.url(&format!("/runs/{run_id}/events"));
+        let request = app.http.get(url).header("Last-Event-ID", last.to_string());
+        let response = request.send().await.expect("GET events");
+        assert_eq!(response.status(), 200, "SSE status");
+        SseReader {
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// Every frame until the server ends the stream: `(id, event, data)`, keep-alive
+    /// comments skipped; deadline applies.
+    pub async fn frames_to_end(mut self) -> Vec<SseFrame> {
+        let mut frames = Vec::new();
+        within(async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let text: String = self.buffer.drain(..end + 2).collect();
+                    frames.extend(SseFrame::parse(&text));
+                    continue;
+                }
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self
+                        .buffer
+                        .push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+                    _ => break,
+                }
+            }
+        })
+        .await;
+        frames
+    }
+
     /// The next `n` `data:` payloads as JSON (keep-alive comments skipped); deadline applies.
     pub async fn next(&mut self, n: usize) -> Vec<serde_json::Value> {
         let mut events = Vec::new();
@@ -298,6 +333,33 @@ impl SseReader {
     /// Waits until the server ends the stream (cleanly or by closing the connection).
     pub async fn ended(mut self) {
         within(async { while let Some(Ok(_)) = self.body.next().await {} }).await;
+    }
+}
+
+/// One SSE frame with data.
+#[derive(Debug, Clone)]
+pub struct SseFrame {
+    /// `id:`, if any.
+    pub id: Option<i64>,
+    /// `event:`, if any.
+    pub event: Option<String>,
+    /// `data:` as JSON.
+    pub data: serde_json::Value,
+}
+
+impl SseFrame {
+    fn parse(text: &str) -> Option<SseFrame> {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let data = field("data: ")?;
+        Some(SseFrame {
+            id: field("id: ").map(|id| id.parse().expect("numeric id")),
+            event: field("event: "),
+            data: serde_json::from_str(&data).expect("data is JSON"),
+        })
     }
 }
 

@@ -106,8 +106,12 @@ pub fn print_report(report: &VerifyReport, style: Style) {
         0 => String::new(),
         n => format!(", {n} rejected with a 503"),
     };
+    let discarded = match c.runs_discarded {
+        0 => String::new(),
+        n => format!(", {n} discarded"),
+    };
     let summary = format!(
-        "{} runs ({} completed, {} dead-lettered, {} in flight{rejected}), {} done effects, \
+        "{} runs ({} completed, {} dead-lettered, {} in flight{rejected}{discarded}), {} done effects, \
          {} tickets, {} dead letters archived",
         c.runs,
         c.runs_completed,
@@ -150,7 +154,7 @@ mod tests {
             "clean": false, "checked_at_ms": 1, "stale_after_ms": 0, "settle_after_ms": 0,
             "counts": {"done_effects": 2, "in_progress_effects": 0, "tickets": 1, "runs": 2,
                 "runs_completed": 2, "runs_dead_lettered": 0, "runs_in_flight": 0,
-                "runs_rejected": 0, "dead_letters_archived": 0},
+                "runs_rejected": 0, "runs_discarded": 0, "dead_letters_archived": 0},
             "violations_total": 1,
             "violations": [{"kind": "missing_ticket", "effect_id": "r:s:k", "business_key": "k",
                 "message": "effect r:s:k is done but ticket_k.json does not exist"}],

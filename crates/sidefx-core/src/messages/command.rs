@@ -42,6 +42,11 @@ pub struct RunCommand {
     /// Demo switch: where (if anywhere) the worker crashes on purpose.
     #[serde(default)]
     pub fail_mode: FailMode,
+    /// Which manual redrive of a dead-lettered run this command belongs to (absent until
+    /// the first, so ordinary commands are the original's bytes). Carried to the round's
+    /// dead letter, whose key it makes new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<u32>,
 }
 
 /// The original worker's default when a command has no `max_attempts`.

@@ -69,7 +69,11 @@ impl DlqRecord {
     /// (`…:refused:a<attempt>`): a forged command must not take the key of the run's own
     /// dead letter, which would then be dropped as a duplicate.
     pub fn idempotency_key(&self) -> String {
-        let key = format!("dlq:{}:{}:{}", self.run_id, self.step_id, self.business_key);
+        let mut key = format!("dlq:{}:{}:{}", self.run_id, self.step_id, self.business_key);
+        let Command::Run(command) = &self.command;
+        if let Some(round) = command.redrive {
+            key = format!("{key}:r{round}");
+        }
         if self.refused {
             format!("{key}:refused:a{}", self.attempt)
         } else {

@@ -165,6 +165,38 @@ pub enum Event {
         run_id: RunId,
         step_id: StepId,
         error: String,
+        /// Which manual redrive of the run this dead letter ends (absent before the first,
+        /// as in the original). Part of the key, so each round's dead letter is kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        redrive: Option<u32>,
+    },
+    /// An operator redrove the dead-lettered run (`POST /runs/{id}/redrive`; added by this
+    /// port, recorded in the run's history only).
+    #[serde(rename = "run.redriven")]
+    #[cfg_attr(feature = "openapi", schema(title = "run.redriven"))]
+    RunRedriven {
+        ts: i64,
+        run_id: RunId,
+        /// Who asked (the request's `by`, else the caller's address).
+        by: String,
+        /// Why, as given.
+        reason: Option<String>,
+        /// How many manual redrives the run has had, this one included.
+        redrive: u32,
+        /// The attempt the redriven command starts at (attempts go on counting).
+        attempt: u32,
+    },
+    /// An operator discarded the dead-lettered run: nothing more happens to it (added by
+    /// this port, recorded in the run's history only).
+    #[serde(rename = "run.discarded")]
+    #[cfg_attr(feature = "openapi", schema(title = "run.discarded"))]
+    RunDiscarded {
+        ts: i64,
+        run_id: RunId,
+        /// Who asked.
+        by: String,
+        /// Why, as given.
+        reason: String,
     },
 }
 
@@ -197,7 +229,32 @@ impl Event {
             | Event::RunCompleted { run_id, .. }
             | Event::RetryConsidered { run_id, .. }
             | Event::RetryScheduled { run_id, .. }
-            | Event::RunDlq { run_id, .. } => run_id,
+            | Event::RunDlq { run_id, .. }
+            | Event::RunRedriven { run_id, .. }
+            | Event::RunDiscarded { run_id, .. } => run_id,
+        }
+    }
+
+    /// When it happened (ms since the epoch).
+    pub fn ts(&self) -> i64 {
+        match self {
+            Event::RunCreated { ts, .. }
+            | Event::CommandEnqueued { ts, .. }
+            | Event::StepStarted { ts, .. }
+            | Event::StepFailed { ts, .. }
+            | Event::SideEffectSkipped { ts, .. }
+            | Event::SideEffectHealed { ts, .. }
+            | Event::SideEffectTakenOver { ts, .. }
+            | Event::SideEffectExecuting { ts, .. }
+            | Event::SideEffectDone { ts, .. }
+            | Event::ChaosCrashNow { ts, .. }
+            | Event::StepCompleted { ts, .. }
+            | Event::RunCompleted { ts, .. }
+            | Event::RetryConsidered { ts, .. }
+            | Event::RetryScheduled { ts, .. }
+            | Event::RunDlq { ts, .. }
+            | Event::RunRedriven { ts, .. }
+            | Event::RunDiscarded { ts, .. } => *ts,
         }
     }
 
@@ -219,12 +276,21 @@ impl Event {
             Event::RetryConsidered { .. } => "retry.considered",
             Event::RetryScheduled { .. } => "retry.scheduled",
             Event::RunDlq { .. } => "run.dlq",
+            Event::RunRedriven { .. } => "run.redriven",
+            Event::RunDiscarded { .. } => "run.discarded",
         }
     }
 
-    /// True for the events after which nothing more happens to the run.
+    /// True for the events after which nothing more happens to the run (unless an operator
+    /// redrives a dead letter).
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Event::RunCompleted { .. } | Event::RunDlq { .. })
+        Self::is_terminal_kind(self.kind())
+    }
+
+    /// [`Event::is_terminal`] by the event's `type`: `run.completed`, `run.dlq`,
+    /// `run.discarded`.
+    pub fn is_terminal_kind(kind: &str) -> bool {
+        matches!(kind, "run.completed" | "run.dlq" | "run.discarded")
     }
 
     /// Broker idempotency key, exactly the original's (`evt:<run>:...`): a redelivered
@@ -290,7 +356,14 @@ impl Event {
             } => {
                 format!("{step_id}:retry:scheduled:a{attempt}")
             }
-            Event::RunDlq { step_id, .. } => format!("{step_id}:dlq"),
+            Event::RunDlq {
+                step_id, redrive, ..
+            } => match redrive {
+                None => format!("{step_id}:dlq"),
+                Some(n) => format!("{step_id}:dlq:r{n}"),
+            },
+            Event::RunRedriven { redrive, .. } => format!("redriven:r{redrive}"),
+            Event::RunDiscarded { .. } => "discarded".to_owned(),
         }
     }
 }

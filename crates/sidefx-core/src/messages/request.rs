@@ -51,6 +51,7 @@ impl RunRequest {
             max_attempts: self.max_attempts,
             fail_before_effect_n: self.fail_before_effect_n,
             fail_mode: self.fail_mode,
+            redrive: None,
         }
     }
 }

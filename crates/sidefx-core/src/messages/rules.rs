@@ -115,6 +115,7 @@ mod tests {
             max_attempts: 5,
             fail_before_effect_n: 0,
             fail_mode: FailMode::None,
+            redrive: None,
         }
     }
 

@@ -5,11 +5,13 @@
 //! updates inside SQLite, never by reading a row and deciding in Rust (see `effects.rs`).
 
 mod columns;
+mod dead_letter_actions;
 mod dead_letters;
 mod effect_rows;
 mod effects;
 mod redrive;
 mod retries;
+mod run_history;
 mod run_list;
 mod run_outbox;
 mod runs;
@@ -25,9 +27,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 
+pub use dead_letter_actions::{Discard, Redrive, RedriveRefused};
 pub use effect_rows::{EffectRow, EffectStatus};
 pub use effects::{Claim, MarkDone, NewClaim};
 pub use retries::{NewRetry, ScheduledRetry};
+pub use run_history::RecordedEvent;
 pub use run_list::{BadCursor, RunCursor, RunFilter, RunPage};
 pub use run_outbox::PendingRun;
 pub use runs::{CreateRun, NewRun, RunRow, RunStatus};

@@ -12,7 +12,8 @@
 use rusqlite::Connection;
 
 use super::{
-    dead_letters, effect_rows, effects, redrive, retries, run_list, run_outbox, runs, schema,
+    dead_letter_actions, dead_letters, effect_rows, effects, redrive, retries, run_history,
+    run_list, run_outbox, runs, schema,
 };
 
 /// The statements of `POST /runs`, the relay, the step, the heartbeat, the retry and
@@ -46,6 +47,16 @@ const HOT_PATH: &[(&str, &str)] = &[
     ("list runs: unfinished", run_list::LIST_UNFINISHED),
     ("list runs: stopped", run_list::LIST_STOPPED),
     ("list runs: business key", run_list::LIST_BY_KEY),
+    ("history: record", run_history::INSERT_EVENT),
+    ("history: one run", run_history::RUN_HISTORY),
+    ("history: live feed", run_history::EVENTS_SINCE),
+    ("history: newest", run_history::LAST_SEQ),
+    ("dead letter: redrive", dead_letter_actions::REDRIVE_RUN),
+    ("dead letter: discard", dead_letter_actions::DISCARD_RUN),
+    (
+        "dead letter: done effect",
+        dead_letter_actions::DONE_EFFECT_BY_IDENTITY,
+    ),
 ];
 
 /// Bounded walks, allowed: (statement, plan line). Counting the run outbox stops at

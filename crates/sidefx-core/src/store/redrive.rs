@@ -19,7 +19,7 @@ use crate::messages::now_ms;
 /// for them. The first bound uses the partial index; the backoff filters what it finds.
 pub(super) const STALLED_RUNS: &str = "
 SELECT run_id, business_key, status, attempts, request_json, idempotency_key,
-       request_fingerprint, created_ms, updated_ms, redrives
+       request_fingerprint, created_ms, updated_ms, redrives, dlq_redrives, attempt_budget
   FROM runs
  WHERE status IN ('queued', 'running', 'retrying') AND updated_ms <= ?1 - ?2
    AND updated_ms <= ?1 - ?2 * (1 << MIN(redrives, 16))

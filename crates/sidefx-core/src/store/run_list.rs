@@ -8,8 +8,8 @@
 //! * none, or `completed` (the common case): `idx_runs_created_ms`, newest first, stopping at
 //!   the page's size;
 //! * `queued`, `running`, `retrying`: the partial index of unfinished runs (few, by nature);
-//! * `dead_lettered`, `rejected`: a partial index of their own (schema 7), touched only when
-//!   a run ends that way;
+//! * `dead_lettered`, `rejected`, `discarded`: a partial index of their own (schema 7, with
+//!   `discarded` since 8), touched only when a run ends that way;
 //! * a business key: `idx_runs_business_key` (schema 7; a key has few runs).
 
 use std::fmt;
@@ -28,7 +28,7 @@ macro_rules! list_runs {
     ($from:literal, $where:literal) => {
         concat!(
             "SELECT run_id, business_key, status, attempts, request_json, idempotency_key, ",
-            "request_fingerprint, created_ms, updated_ms, redrives FROM ",
+            "request_fingerprint, created_ms, updated_ms, redrives, dlq_redrives, attempt_budget FROM ",
             $from,
             " WHERE ",
             $where,
@@ -53,8 +53,9 @@ pub(super) const LIST_UNFINISHED: &str = list_runs!(
     "status = ?1 AND status IN ('queued', 'running', 'retrying') AND ?2 IS NULL"
 );
 /// Runs that stopped without completing: read through their partial index.
-pub(super) const LIST_STOPPED: &str =
-    list_runs!("status = ?1 AND status IN ('dead_lettered', 'rejected') AND ?2 IS NULL");
+pub(super) const LIST_STOPPED: &str = list_runs!(
+    "status = ?1 AND status IN ('dead_lettered', 'rejected', 'discarded') AND ?2 IS NULL"
+);
 /// The runs of one business key, of any status or of one (`?1`).
 pub(super) const LIST_BY_KEY: &str =
     list_runs!("business_key = ?2 AND (?1 IS NULL OR status = ?1)");
@@ -128,7 +129,9 @@ impl RunFilter {
             (None, Some(RunStatus::Queued | RunStatus::Running | RunStatus::Retrying)) => {
                 LIST_UNFINISHED
             }
-            (None, Some(RunStatus::DeadLettered | RunStatus::Rejected)) => LIST_STOPPED,
+            (None, Some(RunStatus::DeadLettered | RunStatus::Rejected | RunStatus::Discarded)) => {
+                LIST_STOPPED
+            }
             (None, Some(RunStatus::Completed)) => LIST_BY_STATUS,
         }
     }

@@ -38,8 +38,8 @@ pub(super) const COUNT_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM run_ou
 
 pub(super) const SELECT_DUE: &str = "
 SELECT r.run_id, r.business_key, r.status, r.attempts, r.request_json, r.idempotency_key,
-       r.request_fingerprint, r.created_ms, r.updated_ms, r.redrives,
-       o.attempts, o.due_ms, o.last_error
+       r.request_fingerprint, r.created_ms, r.updated_ms, r.redrives, r.dlq_redrives,
+       r.attempt_budget, o.attempts, o.due_ms, o.last_error
   FROM run_outbox o JOIN runs r ON r.run_id = o.run_id
  WHERE o.due_ms <= ?1
  ORDER BY o.due_ms, o.run_id
@@ -115,8 +115,8 @@ impl Store {
 fn pending_row(r: &Row<'_>) -> rusqlite::Result<PendingRun> {
     Ok(PendingRun {
         run: run_row(r)?,
-        attempts: r.get(10)?,
-        due_ms: r.get(11)?,
-        last_error: r.get(12)?,
+        attempts: r.get(12)?,
+        due_ms: r.get(13)?,
+        last_error: r.get(14)?,
     })
 }

@@ -5,9 +5,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, run_outbox};
+use super::{Store, StoreError, run_history, run_outbox};
 use crate::ids::{BusinessKey, RunId};
-use crate::messages::now_ms;
+use crate::messages::{Event, now_ms};
 
 /// A run to register (status `queued`, 0 attempts).
 #[derive(Debug, Clone)]
@@ -60,6 +60,14 @@ pub enum RunStatus {
     Completed,
     /// Exhausted its attempts; recorded on the dead-letter topic.
     DeadLettered,
+    /// Was dead-lettered, and an operator discarded it: nothing more happens to it.
+    Discarded,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RunStatus {
@@ -72,6 +80,7 @@ impl RunStatus {
             RunStatus::Rejected => "rejected",
             RunStatus::Completed => "completed",
             RunStatus::DeadLettered => "dead_lettered",
+            RunStatus::Discarded => "discarded",
         }
     }
 
@@ -84,14 +93,19 @@ impl RunStatus {
             Self::Rejected,
             Self::Completed,
             Self::DeadLettered,
+            Self::Discarded,
         ]
         .into_iter()
         .find(|status| status.as_str() == s)
     }
 
-    /// True for `completed` and `dead_lettered`, which nothing moves a run out of.
+    /// True for `completed`, `dead_lettered` and `discarded`, which no worker moves a run
+    /// out of (only an operator's redrive takes a dead letter back to `queued`).
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Completed | RunStatus::DeadLettered)
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::DeadLettered | RunStatus::Discarded
+        )
     }
 }
 
@@ -119,13 +133,18 @@ pub struct RunRow {
     pub updated_ms: i64,
     /// How often the redrive sweeper published the run's command again because it stalled.
     pub redrives: u32,
+    /// How often an operator redrove the run out of the dead letters.
+    pub dlq_redrives: u32,
+    /// The attempts the run may make in all, when a redrive raised it (`None`: the
+    /// request's `max_attempts`).
+    pub attempt_budget: Option<u32>,
 }
 
 macro_rules! select_runs {
     ($tail:literal) => {
         concat!(
             "SELECT run_id, business_key, status, attempts, request_json, idempotency_key, ",
-            "request_fingerprint, created_ms, updated_ms, redrives FROM runs ",
+            "request_fingerprint, created_ms, updated_ms, redrives, dlq_redrives, attempt_budget FROM runs ",
             $tail
         )
     };
@@ -150,7 +169,7 @@ ON CONFLICT DO NOTHING";
 /// is never moved back, and `attempts` never decreases.
 pub(super) const UPDATE_RUN: &str = "
 UPDATE runs SET status = ?2, attempts = MAX(attempts, ?3), updated_ms = ?4
- WHERE run_id = ?1 AND status NOT IN ('completed', 'dead_lettered')";
+ WHERE run_id = ?1 AND status NOT IN ('completed', 'dead_lettered', 'discarded')";
 
 impl Store {
     /// Registers a run, or finds the run an earlier request with the same idempotency key
@@ -172,6 +191,23 @@ impl Store {
         max_pending: u32,
         relay_due_ms: i64,
     ) -> Result<CreateRun, StoreError> {
+        self.accept_run_recording(r, max_pending, relay_due_ms, |_| Vec::new())
+            .await
+    }
+
+    /// [`Store::accept_run`], recording in the same transaction the run's first events in its
+    /// history (`first_events` of the new run's row; not called for a replay), so that a
+    /// run's history never lacks its beginning.
+    pub async fn accept_run_recording<F>(
+        &self,
+        r: NewRun,
+        max_pending: u32,
+        relay_due_ms: i64,
+        first_events: F,
+    ) -> Result<CreateRun, StoreError>
+    where
+        F: FnOnce(&RunRow) -> Vec<Event> + Send + 'static,
+    {
         self.write(move |conn| {
             if let Some(key) = &r.idempotency_key
                 && let Some(row) = select_run(conn, RUN_BY_IDEMPOTENCY_KEY, key)?
@@ -192,6 +228,7 @@ impl Store {
             if let CreateRun::Created(row) = &outcome {
                 conn.prepare_cached(run_outbox::INSERT_PENDING)?
                     .execute(params![row.run_id, relay_due_ms, row.created_ms])?;
+                run_history::insert_events(conn, &first_events(row))?;
             }
             Ok(outcome)
         })
@@ -268,7 +305,7 @@ fn create_run_blocking(conn: &Connection, r: NewRun) -> Result<CreateRun, StoreE
     Ok(outcome)
 }
 
-fn select_run(
+pub(super) fn select_run(
     conn: &Connection,
     sql: &str,
     param: &dyn rusqlite::ToSql,
@@ -291,5 +328,7 @@ pub(super) fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         created_ms: r.get(7)?,
         updated_ms: r.get(8)?,
         redrives: r.get(9)?,
+        dlq_redrives: r.get(10)?,
+        attempt_budget: r.get(11)?,
     })
 }

@@ -5,7 +5,8 @@
 //! database written by the original is migrated in place, not copied. Version 2 adds the
 //! indexes the redrive sweeper's query needs, version 3 the runs' redrive counter, version 4
 //! the effects' receipts, version 5 the effect identity across runs (`effect_key`), version 6
-//! the run outbox (`run_outbox`), version 7 the indexes that list runs (`run_list.rs`).
+//! the run outbox (`run_outbox`), version 7 the indexes that list runs (`run_list.rs`), version 8 the runs' durable
+//! history (`run_history.rs`) and the operator's dead-letter actions (`dead_letter_actions.rs`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 /// How long a statement waits for another process's write lock before failing with
 /// `SQLITE_BUSY`. The API and the worker share the file; their writes are short.
@@ -113,6 +114,26 @@ CREATE INDEX IF NOT EXISTS idx_runs_stopped_created_ms ON runs(created_ms, run_i
   WHERE status IN ('dead_lettered', 'rejected');
 ";
 
+/// Version 8: every run's events, in the order they were recorded (see `run_history.rs`),
+/// and what the dead-letter actions need: the manual redrives of a run, the attempt budget a
+/// redrive gave it (NULL: the request's `max_attempts`), and `discarded` among the runs that
+/// stopped without completing (its partial index is rebuilt to hold them).
+const RUN_HISTORY: &str = "
+CREATE TABLE IF NOT EXISTS run_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  event_json TEXT NOT NULL,
+  recorded_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_run_events_run_id ON run_events(run_id, seq);
+DROP INDEX IF EXISTS idx_runs_stopped_created_ms;
+CREATE INDEX idx_runs_stopped_created_ms ON runs(created_ms, run_id)
+  WHERE status IN ('dead_lettered', 'rejected', 'discarded');
+";
+
 /// Opens the file, applies the connection pragmas and migrates the schema.
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -181,6 +202,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if found < 7 {
         tx.execute_batch(RUN_LIST_INDEXES)?;
+    }
+    if found < 8 {
+        add_column_if_missing(&tx, "runs", "dlq_redrives", "INTEGER NOT NULL DEFAULT 0")?;
+        add_column_if_missing(&tx, "runs", "attempt_budget", "INTEGER")?;
+        tx.execute_batch(RUN_HISTORY)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;

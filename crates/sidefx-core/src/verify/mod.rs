@@ -127,6 +127,7 @@ pub async fn verify(
         runs_dead_lettered: runs.dead_lettered,
         runs_in_flight: runs.in_flight,
         runs_rejected: runs.rejected,
+        runs_discarded: runs.discarded,
         dead_letters_archived: runs.dead_letters_archived,
     };
     Ok(report(&ctx, counts, findings))

@@ -27,6 +27,9 @@ pub struct VerifyCounts {
     /// Runs whose first command the broker refused while the client was answered 503: never
     /// accepted, so not expected to finish (until the client re-sends them).
     pub runs_rejected: u64,
+    /// Runs dead-lettered, then discarded by an operator (`POST /runs/{id}/discard`).
+    #[serde(default)]
+    pub runs_discarded: u64,
     /// Records in the dead-letter archive.
     pub dead_letters_archived: u64,
 }

@@ -1,4 +1,5 @@
-//! The run checks: every accepted run ends `completed` or `dead_lettered`, a completed run
+//! The run checks: every accepted run ends `completed` or `dead_lettered` (or `discarded`, a
+//! dead letter an operator gave up on), a completed run
 //! has its done effect, a dead-lettered run has its archived dead letter. A `rejected` run
 //! (answered 503) was never accepted and is only counted.
 
@@ -16,6 +17,8 @@ pub(super) struct RunCounts {
     pub(super) in_flight: u64,
     /// Refused with a 503 and not re-sent: never accepted, not expected to finish.
     pub(super) rejected: u64,
+    /// Dead-lettered, then discarded by an operator.
+    pub(super) discarded: u64,
     pub(super) dead_letters_archived: u64,
 }
 
@@ -39,6 +42,7 @@ pub(super) async fn check(
             RunStatus::DeadLettered => counts.dead_lettered += n,
             RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => counts.in_flight += n,
             RunStatus::Rejected => counts.rejected += n,
+            RunStatus::Discarded => counts.discarded += n,
         }
     }
     let settled_before = ctx.now_ms.saturating_sub(ctx.settle_after_ms());

@@ -114,6 +114,7 @@ pub fn command(run: &str, key: &str, amount: f64) -> RunCommand {
         max_attempts: 3,
         fail_before_effect_n: 0,
         fail_mode: FailMode::None,
+        redrive: None,
     }
 }
 

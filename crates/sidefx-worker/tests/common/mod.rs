@@ -31,6 +31,7 @@ pub fn command(business_key: &str) -> RunCommand {
         max_attempts: 3,
         fail_before_effect_n: 0,
         fail_mode: FailMode::None,
+        redrive: None,
     }
 }
 
