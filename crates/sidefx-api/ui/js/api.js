@@ -71,6 +71,18 @@ export async function optional(path) {
   }
 }
 
+let documented = null;
+
+/**
+ * Whether the API has `path` (as its OpenAPI document spells it, e.g. "/debug/workers"): the
+ * pages ask before they poll a route an older API may lack, so that no request ends in a 404
+ * (which the browser's console would show on every poll).
+ */
+export async function hasRoute(path) {
+  documented ??= get("/openapi.json").then((doc) => new Set(Object.keys(doc.paths || {}))).catch(() => new Set());
+  return (await documented).has(path);
+}
+
 /** The admin cookie expired or was cleared while the page was open: log in again. */
 function loggedOut() {
   if (!location.pathname.startsWith("/login")) location.assign("/login");

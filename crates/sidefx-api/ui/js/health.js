@@ -2,7 +2,7 @@
 // (GET /debug/workers) and the invariants (GET /debug/verify). Each part is read on its own
 // timer and shows "unknown" rather than failing when its route is missing or unreachable.
 
-import { ApiError, call, optional } from "./api.js";
+import { ApiError, call, hasRoute, optional } from "./api.js";
 import { ago, h, replace } from "./dom.js";
 
 const HEALTH_EVERY_MS = 3000;
@@ -59,9 +59,9 @@ async function readHealth(parts) {
 }
 
 async function readWorkers(pill) {
-  let body;
+  let body = null;
   try {
-    body = await optional("/debug/workers");
+    if (await hasRoute("/debug/workers")) body = await optional("/debug/workers");
   } catch {
     body = null;
   }
@@ -95,7 +95,7 @@ async function readInvariants(pill) {
     return;
   }
   const c = report.counts || {};
-  const counts = `${c.done_effects ?? "—"} done effects · ${c.tickets ?? "—"} tickets · ` +
-    `${c.runs_completed ?? "—"} completed · ${c.runs_dead_lettered ?? "—"} dead-lettered`;
+  const counts = `effects done ${c.done_effects ?? "—"} · tickets ${c.tickets ?? "—"} · ` +
+    `runs completed ${c.runs_completed ?? "—"} · dead-lettered ${c.runs_dead_lettered ?? "—"}`;
   show(pill, report.clean ? "ok" : "bad", "Invariants", report.clean ? "clean" : "violations", counts);
 }
