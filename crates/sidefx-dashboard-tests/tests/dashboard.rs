@@ -190,8 +190,17 @@ async fn the_crash_demo_shows_the_crash_the_lease_wait_and_the_skip() {
         "the worker crashed: {:?}",
         stack.exits
     );
+    // The invariants hold over the store and the tickets once the run is done (the strip
+    // re-reads them every 10 s).
+    browser
+        .wait_for_text("#health-invariants.ok", "effects done 1 · tickets 1", RUN)
+        .await;
     browser
         .assert_no_console_errors("the crash demo's run page")
+        .await;
+    // The end of the timeline: the crash, the lease wait, the redelivery's skip.
+    browser
+        .eval("window.scrollTo(0, document.documentElement.scrollHeight); return null")
         .await;
     browser.screenshot("run-crash-demo").await;
     stack.assert_run_charged_once(&run).await;
@@ -276,7 +285,7 @@ fn pages(run: &RunId) -> Vec<(String, String, &'static str)> {
         (
             "dead-letters".into(),
             "#/dead-letters".into(),
-            "#no-dead-letters",
+            "#dead-letters table",
         ),
         (
             "run".into(),
@@ -289,10 +298,24 @@ fn pages(run: &RunId) -> Vec<(String, String, &'static str)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_is_free_of_console_errors_and_fits_a_phone() {
     let mut stack = stack(1).await;
-    let run = stack
-        .post_run(json!({"business_key": "e2e-pages-1"}), None)
-        .await;
-    stack.wait_status(&run, RunStatus::Completed, RUN).await;
+    // A run of each kind: done at once, done after a retry, dead-lettered.
+    let bodies = [
+        json!({"business_key": "e2e-pages-1"}),
+        json!({"business_key": "e2e-pages-2", "fail_before_effect_n": 1}),
+        json!({"business_key": "e2e-pages-3", "fail_before_effect_n": 2, "max_attempts": 2}),
+    ];
+    let mut runs = Vec::new();
+    for body in bodies {
+        runs.push(stack.post_run(body, None).await);
+    }
+    for (run, status) in runs.iter().zip([
+        RunStatus::Completed,
+        RunStatus::Completed,
+        RunStatus::DeadLettered,
+    ]) {
+        stack.wait_status(run, status, RUN).await;
+    }
+    let run = runs[1].clone();
     let browser = Browser::start().await;
     log_in(&browser, &stack.api_url).await;
     browser.wait_for("#health-invariants.ok", UI).await;
