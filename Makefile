@@ -2,14 +2,28 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: help test fmt lint conformance bench-driftq
+.PHONY: help test test-deps screenshots fmt lint conformance bench-driftq
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-test: ## build every binary, then run every test of the workspace
+test: test-deps ## build every binary, then run every test of the workspace
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+test-deps: ## check that the browser tests' Chromium and chromedriver are installed (scripts/install-test-deps installs them)
+	@scripts/install-test-deps --check
+
+# The dashboard's browser tests write a screenshot of each main page (1280x900) into
+# SCREENSHOTS_OUT; this copies them next to the README, which shows them.
+SCREENSHOTS_OUT := $(CURDIR)/target/screenshots
+screenshots: test-deps ## run the dashboard's browser tests and copy their screenshots into docs/screenshots/
+	$(CARGO) build --workspace --bins
+	rm -rf "$(SCREENSHOTS_OUT)"
+	SIDEFX_SCREENSHOTS_DIR="$(SCREENSHOTS_OUT)" $(CARGO) test -p sidefx-dashboard-tests
+	mkdir -p docs/screenshots
+	cp "$(SCREENSHOTS_OUT)"/*.png docs/screenshots/
+	@ls docs/screenshots
 
 fmt: ## format the code
 	$(CARGO) fmt --all

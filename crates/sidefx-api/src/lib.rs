@@ -1,7 +1,8 @@
 //! The HTTP API of sidefx: create runs (`POST /runs`, idempotent with `Idempotency-Key`),
 //! follow them (`GET /runs/{id}`, SSE at `/runs/{id}/events`), check health, and inspect the
-//! side effects, tickets, dead letters and worker processes (`/debug/*`). OpenAPI at `/openapi.json`, Swagger UI
-//! at `/docs`.
+//! side effects, tickets, dead letters and worker processes (`/debug/*`). OpenAPI at
+//! `/openapi.json`, Swagger UI at `/docs`; the dashboard at `/ui/`, locked with the admin
+//! token like `/debug/*` (login at `/login`).
 //!
 //! [`app`] builds the router (tests drive it with `tower::ServiceExt::oneshot`); [`serve`]
 //! runs it until a shutdown future completes.
@@ -11,12 +12,14 @@ pub mod broker_pressure;
 pub mod config;
 pub mod conn_limit;
 pub mod cors;
+pub mod dashboard;
 pub mod error;
 mod error_sources;
 mod event_stream;
 pub mod extract;
 mod history_feed;
 pub mod host_check;
+pub mod login;
 pub mod openapi;
 pub mod outbox;
 pub mod routes;
@@ -94,6 +97,13 @@ pub fn app(state: AppState) -> Router {
         .route("/debug/verify", get(verify::verify))
         .route("/debug/workers", get(workers::workers))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(dashboard::to_dashboard))
+        .route("/ui", get(dashboard::to_dashboard))
+        .route("/ui/", get(dashboard::index))
+        .route("/ui/{*file}", get(dashboard::file))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/login.css", get(login::stylesheet))
+        .route("/logout", post(login::logout))
         .merge(
             SwaggerUi::new("/docs")
                 .url("/openapi.json", openapi::ApiDoc::openapi())

@@ -32,6 +32,8 @@ use crate::run_request::{CreateRunBody, RunRequest};
         debug::dlq,
         verify::verify,
         workers::workers,
+        crate::login::login,
+        crate::login::logout,
     ),
     components(schemas(
         ErrorBody,
@@ -59,12 +61,14 @@ use crate::run_request::{CreateRunBody, RunRequest};
         workers::WorkerView,
         workers::WorkersResponse,
         sidefx_core::Event,
+        crate::login::LoginForm,
     )),
     tags(
         (name = "runs", description = "Create runs and follow them"),
         (name = "dead letters", description = "Redrive or discard dead-lettered runs (admin)"),
         (name = "health", description = "Liveness and broker reachability"),
         (name = "debug", description = "Read-only views of the store, the tickets, the DLQ and the workers"),
+        (name = "dashboard", description = "The dashboard's login (the pages are at `/ui/`)"),
     )
 )]
 pub struct ApiDoc;

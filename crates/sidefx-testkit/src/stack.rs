@@ -134,6 +134,7 @@ pub struct TestStackBuilder {
     effect: Effect,
     worker_bin: Option<PathBuf>,
     worker_env: Vec<(String, String)>,
+    admin_token: Option<String>,
 }
 
 impl TestStackBuilder {
@@ -165,6 +166,12 @@ impl TestStackBuilder {
         self
     }
 
+    /// Starts the API with this `API_ADMIN_TOKEN` (default: none, every admin route open).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.to_owned());
+        self
+    }
+
     /// Starts the provider (in provider mode), the broker, the API and the workers, over one
     /// temp dir.
     ///
@@ -183,7 +190,13 @@ impl TestStackBuilder {
             dir.path().join("sidefx.sqlite"),
             dir.path().join("artifacts"),
         );
-        let (api_url, api_stop) = start_api(&broker_url, &db, &artifacts_dir).await;
+        let (api_url, api_stop) = start_api(
+            &broker_url,
+            &db,
+            &artifacts_dir,
+            self.admin_token.as_deref(),
+        )
+        .await;
         let mut stack = TestStack {
             client: Client::new(&broker_url).expect("client"),
             http: reqwest::Client::new(),
@@ -270,6 +283,7 @@ impl TestStack {
             effect: Effect::Ticket,
             worker_bin: None,
             worker_env: Vec::new(),
+            admin_token: None,
         }
     }
 
@@ -565,8 +579,13 @@ impl Drop for TestStack {
 }
 
 /// Serves the API in-process on 127.0.0.1:0, sharing the store and artifacts dir.
-async fn start_api(broker_url: &str, db: &Path, artifacts: &Path) -> (String, oneshot::Sender<()>) {
-    let config = sidefx_api::ApiConfig::try_parse_from([
+async fn start_api(
+    broker_url: &str,
+    db: &Path,
+    artifacts: &Path,
+    admin_token: Option<&str>,
+) -> (String, oneshot::Sender<()>) {
+    let mut args = vec![
         "sidefx-api",
         "--api-addr",
         "127.0.0.1:0",
@@ -577,8 +596,11 @@ async fn start_api(broker_url: &str, db: &Path, artifacts: &Path) -> (String, on
         "--artifacts-dir",
         artifacts.to_str().expect("utf-8 path"),
         "--chaos",
-    ])
-    .expect("api config");
+    ];
+    if let Some(token) = admin_token {
+        args.extend(["--admin-token", token]);
+    }
+    let config = sidefx_api::ApiConfig::try_parse_from(args).expect("api config");
     let state = sidefx_api::AppState::from_config(&config)
         .await
         .expect("api state");
